@@ -1,0 +1,80 @@
+// Package polls is the state of a shared poll: a question, its options, and
+// one vote per actor.
+//
+// It is a Better-State schema package. bsgen turns it into typed stores,
+// action envelopes and the server registration in polls_bs.go.
+package polls
+
+//go:generate go run github.com/better-state/better-state/cmd/bsgen -server ./cmd/polls-server
+
+import (
+	"strings"
+
+	"github.com/better-state/better-state/schema"
+)
+
+// Poll is one poll.
+//
+//bs:state
+type Poll struct {
+	Question string         `json:"question"`
+	Options  []string       `json:"options"`
+	Votes    map[string]int `json:"votes"` // actor -> option index
+	Closed   bool           `json:"closed"`
+}
+
+// Setup sets the question and the options. It is refused once votes exist.
+func (p *Poll) Setup(ctx schema.Ctx, question string, options []string) error {
+	if p.Closed {
+		return schema.Reject("closed", "the poll is closed")
+	}
+	if len(p.Votes) > 0 {
+		return schema.Reject("has_votes", "a poll with votes cannot be set up again")
+	}
+	question = strings.TrimSpace(question)
+	if question == "" {
+		return schema.Reject("empty_question", "a poll needs a question")
+	}
+	if len(options) < 2 {
+		return schema.Reject("too_few_options", "a poll needs at least two options")
+	}
+	p.Question = question
+	p.Options = append([]string(nil), options...)
+	return nil
+}
+
+// Vote records the actor's vote; voting again moves the vote.
+func (p *Poll) Vote(ctx schema.Ctx, option int) error {
+	if p.Closed {
+		return schema.Reject("closed", "the poll is closed")
+	}
+	if option < 0 || option >= len(p.Options) {
+		return schema.Reject("no_such_option", "no such option")
+	}
+	if p.Votes == nil {
+		p.Votes = map[string]int{}
+	}
+	p.Votes[ctx.Actor()] = option
+	return nil
+}
+
+// Close ends the poll: no more votes.
+func (p *Poll) Close(ctx schema.Ctx) error {
+	if p.Closed {
+		return schema.Reject("closed", "the poll is closed")
+	}
+	p.Closed = true
+	return nil
+}
+
+// Tally returns the number of votes per option. It is a helper, not an
+// action: it has no Ctx parameter.
+func (p *Poll) Tally() []int {
+	n := make([]int, len(p.Options))
+	for _, o := range p.Votes {
+		if o >= 0 && o < len(n) {
+			n[o]++
+		}
+	}
+	return n
+}

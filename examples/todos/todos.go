@@ -1,0 +1,93 @@
+// Package todos is the state shared by every todo client: one List per key.
+//
+// It is a Better-State schema package. bsgen turns it into typed stores,
+// action envelopes and the server registration in todos_bs.go.
+package todos
+
+//go:generate go run github.com/better-state/better-state/cmd/bsgen -server ./cmd/todos-server
+
+import (
+	"strings"
+
+	"github.com/better-state/better-state/schema"
+)
+
+// List is one shared todo list.
+//
+//bs:state
+type List struct {
+	Items []Item `json:"items"`
+}
+
+// Item is one todo.
+type Item struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	Done  bool   `json:"done"`
+}
+
+// Add appends an item with a new id.
+func (l *List) Add(ctx schema.Ctx, title string) error {
+	title = strings.TrimSpace(title)
+	if title == "" {
+		return schema.Reject("empty_title", "a todo needs a title")
+	}
+	l.Items = append(l.Items, Item{ID: ctx.NewID(), Title: title})
+	return nil
+}
+
+// Toggle flips an item between done and not done.
+func (l *List) Toggle(ctx schema.Ctx, id string) error {
+	i := l.find(id)
+	if i < 0 {
+		return schema.Reject("no_such_item", "no todo with id "+id)
+	}
+	l.Items[i].Done = !l.Items[i].Done
+	return nil
+}
+
+// Rename changes an item's title.
+func (l *List) Rename(ctx schema.Ctx, id, title string) error {
+	title = strings.TrimSpace(title)
+	if title == "" {
+		return schema.Reject("empty_title", "a todo needs a title")
+	}
+	i := l.find(id)
+	if i < 0 {
+		return schema.Reject("no_such_item", "no todo with id "+id)
+	}
+	l.Items[i].Title = title
+	return nil
+}
+
+// Remove deletes an item.
+func (l *List) Remove(ctx schema.Ctx, id string) error {
+	i := l.find(id)
+	if i < 0 {
+		return schema.Reject("no_such_item", "no todo with id "+id)
+	}
+	l.Items = append(l.Items[:i], l.Items[i+1:]...)
+	return nil
+}
+
+// ClearDone removes every item that is done.
+func (l *List) ClearDone(ctx schema.Ctx) error {
+	kept := l.Items[:0]
+	for _, it := range l.Items {
+		if !it.Done {
+			kept = append(kept, it)
+		}
+	}
+	l.Items = kept
+	return nil
+}
+
+// find is a helper, not an action: it is unexported.
+func (l *List) find(id string) int {
+	for i, it := range l.Items {
+		if it.ID == id {
+			return i
+		}
+	}
+	return -1
+}

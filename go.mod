@@ -1,0 +1,17 @@
+module github.com/better-state/better-state
+
+go 1.26.8
+
+require (
+	github.com/coder/websocket v1.8.15
+	github.com/dave/jennifer v1.7.1
+	github.com/jmoiron/sqlx v1.4.0
+	github.com/mattn/go-sqlite3 v1.14.53
+	go.uber.org/goleak v1.3.0
+	golang.org/x/tools v0.52.0
+)
+
+require (
+	golang.org/x/mod v0.42.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+)

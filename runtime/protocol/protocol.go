@@ -1,0 +1,163 @@
+// Package protocol defines the Better-State wire protocol: the JSON messages
+// exchanged over one WebSocket between a client and the server, and the
+// stable error codes. docs/PROTOCOL.md documents every message; this package
+// is its single source in Go. runtime/client and runtime/server import it.
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
+
+// Version is the protocol version a client announces in hello.
+const Version = 1
+
+// Message types, client to server.
+const (
+	THello = "hello" // first message: client id, version, optional API key
+	TSub   = "sub"   // subscribe to a key: type, fingerprint, cursor
+	TUnsub = "unsub" // stop receiving a key
+	TMut   = "mut"   // a mutation
+	TPing  = "ping"  // application-level ping; answered by pong
+)
+
+// Message types, server to client.
+const (
+	TWelcome = "welcome" // answer to hello
+	TSnap    = "snap"    // full state of a key at a seq
+	TEv      = "ev"      // an accepted mutation, with its seq
+	TSynced  = "synced"  // end of catch-up for a key
+	TRej     = "rej"     // the client's mutation was refused
+	TErr     = "err"     // protocol error, with a stable code
+	TPong    = "pong"    // answer to ping
+)
+
+// Msg is every message of the protocol: one flat JSON object whose "t" names
+// its type. Fields a type does not use are omitted.
+type Msg struct {
+	T   string `json:"t"`
+	Key string `json:"key,omitempty"`
+
+	// hello / welcome
+	V         int    `json:"v,omitempty"`
+	Client    string `json:"client,omitempty"` // hello: this client; ev/rej: the originator
+	Auth      string `json:"auth,omitempty"`
+	Namespace string `json:"ns,omitempty"`
+
+	// sub
+	Type  string `json:"type,omitempty"`
+	FP    string `json:"fp,omitempty"`
+	After uint64 `json:"after,omitempty"`
+	Epoch string `json:"epoch,omitempty"`
+	Acked uint64 `json:"acked,omitempty"`
+
+	// mut / ev / rej / synced
+	Mid   uint64          `json:"mid,omitempty"`
+	Name  string          `json:"name,omitempty"`
+	Args  json.RawMessage `json:"args,omitempty"`
+	Time  int64           `json:"time,omitempty"` // unix milliseconds
+	Seq   uint64          `json:"seq,omitempty"`
+	Actor string          `json:"actor,omitempty"`
+	Hash  string          `json:"hash,omitempty"` // state hash after this event, now and then
+
+	// snap
+	State json.RawMessage `json:"state,omitempty"`
+
+	// rej / err
+	Code    string `json:"code,omitempty"`
+	Message string `json:"msg,omitempty"`
+	Fatal   bool   `json:"fatal,omitempty"`
+}
+
+// Stable error codes, carried by err (and by rej for refusals that are not the
+// action's own). docs/PROTOCOL.md lists what each means.
+const (
+	CodeBadMessage      = "bad_message"     // not JSON, or not a message
+	CodeHelloRequired   = "hello_required"  // a message before hello
+	CodeBadVersion      = "bad_version"     // protocol version not supported
+	CodeUnauthorized    = "unauthorized"    // missing or wrong API key
+	CodeForbidden       = "forbidden"       // the key may not do that (another namespace, role)
+	CodeUnknownType     = "unknown_type"    // sub names a type the server does not serve
+	CodeFingerprint     = "fingerprint"     // sub's fingerprint differs from the server's
+	CodeTypeMismatch    = "type_mismatch"   // the key holds a state of another type
+	CodeNotSubscribed   = "not_subscribed"  // mut for a key the connection has not subscribed
+	CodeBadKey          = "bad_key"         // empty or oversized state key
+	CodeMidGap          = "mid_gap"         // mutation ids of a client must increase by one
+	CodeTooManyKeys     = "too_many_keys"   // keys-per-connection limit
+	CodeRateLimited     = "rate_limited"    // mutation rate limit
+	CodeStateTooLarge   = "state_too_large" // the mutation would grow the state past the limit
+	CodeFrameTooLarge   = "frame_too_large" // frame size limit
+	CodeTooManyConns    = "too_many_connections"
+	CodeSlowConsumer    = "slow_consumer" // send queue overflow; the connection is closed
+	CodeShuttingDown    = "shutting_down"
+	CodeInternal        = "internal"
+	CodeDuplicate       = "duplicate" // REST: this (client, mid) was processed before
+	CodeNotFound        = "not_found"
+	CodeCompacted       = "compacted" // the history asked for was compacted away
+	CodeBadRequest      = "bad_request"
+	CodeUnknownAction   = "unknown_action"
+	CodeBadArgs         = "bad_args"
+	CodeActionPanic     = "action_panic"
+	CodeMethodNotAllowd = "method_not_allowed"
+)
+
+// Decode parses one frame: a single message object, or an array of messages
+// (the server coalesces messages waiting for a slow reader into one frame).
+func Decode(frame []byte) ([]Msg, error) {
+	b := bytes.TrimLeft(frame, " \t\r\n")
+	if len(b) == 0 {
+		return nil, errors.New("empty frame")
+	}
+	if b[0] == '[' {
+		var ms []Msg
+		if err := json.Unmarshal(b, &ms); err != nil {
+			return nil, err
+		}
+		for i := range ms {
+			if ms[i].T == "" {
+				return nil, errors.New("message without type")
+			}
+		}
+		return ms, nil
+	}
+	var m Msg
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	if m.T == "" {
+		return nil, errors.New("message without type")
+	}
+	return []Msg{m}, nil
+}
+
+// Encode returns the JSON encoding of m.
+func Encode(m *Msg) []byte {
+	b, err := json.Marshal(m)
+	if err != nil {
+		// Msg holds only strings, numbers and RawMessages that were
+		// validated when they were made: failing here is a bug.
+		panic("protocol: encode: " + err.Error())
+	}
+	return b
+}
+
+// Batch joins already-encoded messages into one array frame.
+func Batch(frames [][]byte) []byte {
+	if len(frames) == 1 {
+		return frames[0]
+	}
+	n := 2 + len(frames)
+	for _, f := range frames {
+		n += len(f)
+	}
+	out := make([]byte, 0, n)
+	out = append(out, '[')
+	for i, f := range frames {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, f...)
+	}
+	return append(out, ']')
+}
