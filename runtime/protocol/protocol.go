@@ -50,7 +50,8 @@ type Msg struct {
 	FP    string `json:"fp,omitempty"`
 	After uint64 `json:"after,omitempty"`
 	Epoch string `json:"epoch,omitempty"`
-	Acked uint64 `json:"acked,omitempty"`
+	Acked uint64 `json:"acked,omitempty"` // every mutation of this client up to acked is resolved
+	Snap  bool   `json:"snap,omitempty"`  // ask for a snapshot whatever the cursor
 
 	// mut / ev / rej / synced
 	Mid   uint64          `json:"mid,omitempty"`
@@ -73,33 +74,34 @@ type Msg struct {
 // Stable error codes, carried by err (and by rej for refusals that are not the
 // action's own). docs/PROTOCOL.md lists what each means.
 const (
-	CodeBadMessage      = "bad_message"     // not JSON, or not a message
-	CodeHelloRequired   = "hello_required"  // a message before hello
-	CodeBadVersion      = "bad_version"     // protocol version not supported
-	CodeUnauthorized    = "unauthorized"    // missing or wrong API key
-	CodeForbidden       = "forbidden"       // the key may not do that (another namespace, role)
-	CodeUnknownType     = "unknown_type"    // sub names a type the server does not serve
-	CodeFingerprint     = "fingerprint"     // sub's fingerprint differs from the server's
-	CodeTypeMismatch    = "type_mismatch"   // the key holds a state of another type
-	CodeNotSubscribed   = "not_subscribed"  // mut for a key the connection has not subscribed
-	CodeBadKey          = "bad_key"         // empty or oversized state key
-	CodeMidGap          = "mid_gap"         // mutation ids of a client must increase by one
-	CodeTooManyKeys     = "too_many_keys"   // keys-per-connection limit
-	CodeRateLimited     = "rate_limited"    // mutation rate limit
-	CodeStateTooLarge   = "state_too_large" // the mutation would grow the state past the limit
-	CodeFrameTooLarge   = "frame_too_large" // frame size limit
-	CodeTooManyConns    = "too_many_connections"
-	CodeSlowConsumer    = "slow_consumer" // send queue overflow; the connection is closed
-	CodeShuttingDown    = "shutting_down"
-	CodeInternal        = "internal"
-	CodeDuplicate       = "duplicate" // REST: this (client, mid) was processed before
-	CodeNotFound        = "not_found"
-	CodeCompacted       = "compacted" // the history asked for was compacted away
-	CodeBadRequest      = "bad_request"
-	CodeUnknownAction   = "unknown_action"
-	CodeBadArgs         = "bad_args"
-	CodeActionPanic     = "action_panic"
-	CodeMethodNotAllowd = "method_not_allowed"
+	CodeBadMessage       = "bad_message"     // not JSON, or not a message
+	CodeHelloRequired    = "hello_required"  // a message before hello
+	CodeBadVersion       = "bad_version"     // protocol version not supported
+	CodeUnauthorized     = "unauthorized"    // missing or wrong API key
+	CodeForbidden        = "forbidden"       // the key may not do that (another namespace, role)
+	CodeUnknownType      = "unknown_type"    // sub names a type the server does not serve
+	CodeFingerprint      = "fingerprint"     // sub's fingerprint differs from the server's
+	CodeTypeMismatch     = "type_mismatch"   // the key holds a state of another type
+	CodeNotSubscribed    = "not_subscribed"  // mut for a key the connection has not subscribed
+	CodeBadKey           = "bad_key"         // empty or oversized state key
+	CodeMidGap           = "mid_gap"         // mutation ids of a client must increase by one
+	CodeTooManyKeys      = "too_many_keys"   // keys-per-connection limit
+	CodeRateLimited      = "rate_limited"    // mutation rate limit
+	CodeStateTooLarge    = "state_too_large" // the mutation would grow the state past the limit
+	CodeFrameTooLarge    = "frame_too_large" // frame size limit
+	CodeTooManyConns     = "too_many_connections"
+	CodeSlowConsumer     = "slow_consumer" // send queue overflow; the connection is closed
+	CodeShuttingDown     = "shutting_down"
+	CodeInternal         = "internal"
+	CodeDuplicate        = "duplicate" // REST: this (client, mid) was processed before
+	CodeNotFound         = "not_found"
+	CodeCompacted        = "compacted" // the history asked for was compacted away
+	CodeBadRequest       = "bad_request"
+	CodeUnknownAction    = "unknown_action"
+	CodeBadArgs          = "bad_args"
+	CodeActionPanic      = "action_panic"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeUnsupportedMedia = "unsupported_media_type"
 )
 
 // Decode parses one frame: a single message object, or an array of messages
