@@ -1,0 +1,484 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/mattn/go-sqlite3" // the embedded SQLite driver
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// SQLiteOptions tune the SQLite store.
+type SQLiteOptions struct {
+	// Sync is the durability: "full" (default; a commit is on disk before
+	// Write returns) or "normal" (WAL without fsync per commit: a power
+	// loss may lose the last commits, a process crash does not).
+	Sync string
+	// MaxBatch bounds how many Writes one transaction commits (default 512).
+	// 1 turns group commit off: one transaction per Write.
+	MaxBatch int
+	// Readers is the size of the read connection pool (default 4).
+	Readers int
+}
+
+// SQLite is the embedded Store: one database file in WAL mode, one writer
+// goroutine that commits concurrent Writes in one transaction, and a pool of
+// readers.
+type SQLite struct {
+	w, r     *sqlx.DB
+	maxBatch int
+	reqs     chan *writeReq
+	closeMu  sync.RWMutex
+	closed   bool
+	stmts    map[string]*sql.Stmt
+	writerWG sync.WaitGroup
+}
+
+type writeReq struct {
+	w   *Write
+	err chan error
+}
+
+// ErrClosed is returned by Writes after Close.
+var ErrClosed = errors.New("storage: closed")
+
+// OpenSQLite opens (creating if needed) the database file at path and brings
+// its schema up to date.
+func OpenSQLite(path string, opt SQLiteOptions) (*SQLite, error) {
+	sync := strings.ToUpper(opt.Sync)
+	if sync == "" {
+		sync = "FULL"
+	}
+	if sync != "FULL" && sync != "NORMAL" {
+		return nil, fmt.Errorf("storage: sync must be full or normal, not %q", opt.Sync)
+	}
+	if opt.MaxBatch <= 0 {
+		opt.MaxBatch = 512
+	}
+	if opt.Readers <= 0 {
+		opt.Readers = 4
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", sync)
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sqlx.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := w.Ping(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	if err := migrate(w); err != nil {
+		w.Close()
+		return nil, err
+	}
+	rq := url.Values{}
+	rq.Set("_busy_timeout", "10000")
+	rq.Set("mode", "ro")
+	r, err := sqlx.Open("sqlite3", "file:"+path+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(opt.Readers)
+	r.SetMaxIdleConns(opt.Readers)
+	s := &SQLite{w: w, r: r, maxBatch: opt.MaxBatch, reqs: make(chan *writeReq, 4096)}
+	if err := s.prepare(); err != nil {
+		s.w.Close()
+		s.r.Close()
+		return nil, err
+	}
+	s.writerWG.Add(1)
+	go s.writer()
+	return s, nil
+}
+
+func migrate(db *sqlx.DB) error {
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("storage: migrations table: %w", err)
+	}
+	var have []int
+	if err := db.Select(&have, `SELECT version FROM migrations`); err != nil {
+		return fmt.Errorf("storage: read migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	for _, v := range have {
+		applied[v] = true
+	}
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("storage: migration %s: bad name", name)
+		}
+		if applied[v] {
+			continue
+		}
+		body, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := db.Beginx()
+		if err != nil {
+			return fmt.Errorf("storage: migration %d: %w", v, err)
+		}
+		if _, err := tx.Exec(string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("storage: migration %d: %w", v, err)
+		}
+		if _, err := tx.Exec(`INSERT INTO migrations (version, applied_at) VALUES (?, ?)`, v, time.Now().UnixMilli()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("storage: migration %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("storage: migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+const (
+	sqlInsertState  = `INSERT INTO states (namespace, key, type, fingerprint, epoch, seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertEvent  = `INSERT INTO events (namespace, key, seq, client, mid, name, args, time, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlUpdateHead   = `UPDATE states SET seq = ?, updated_at = ? WHERE namespace = ? AND key = ?`
+	sqlUpdateFP     = `UPDATE states SET fingerprint = ? WHERE namespace = ? AND key = ?`
+	sqlUpsertMid    = `INSERT INTO client_mids (namespace, key, client, mid) VALUES (?, ?, ?, ?) ON CONFLICT (namespace, key, client) DO UPDATE SET mid = excluded.mid`
+	sqlInsertRej    = `INSERT OR REPLACE INTO rejections (namespace, key, client, mid, name, code, message) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	sqlAckRej       = `DELETE FROM rejections WHERE namespace = ? AND key = ? AND client = ? AND mid <= ?`
+	sqlInsertSnap   = `INSERT OR REPLACE INTO snapshots (namespace, key, seq, state) VALUES (?, ?, ?, ?)`
+	sqlCompactEv    = `DELETE FROM events WHERE namespace = ? AND key = ? AND seq < ?`
+	sqlCompactSnaps = `DELETE FROM snapshots WHERE namespace = ? AND key = ? AND seq < ?`
+	sqlEnsureNS     = `INSERT OR IGNORE INTO namespaces (name, created_at) VALUES (?, ?)`
+)
+
+func (s *SQLite) prepare() error {
+	s.stmts = map[string]*sql.Stmt{}
+	for _, q := range []string{sqlInsertState, sqlInsertEvent, sqlUpdateHead, sqlUpdateFP, sqlUpsertMid, sqlInsertRej, sqlAckRej, sqlInsertSnap, sqlCompactEv, sqlCompactSnaps, sqlEnsureNS} {
+		st, err := s.w.Prepare(q)
+		if err != nil {
+			return fmt.Errorf("storage: prepare: %w", err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+// Write implements Store.
+func (s *SQLite) Write(ctx context.Context, w *Write) error {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	req := &writeReq{w: w, err: make(chan error, 1)}
+	s.reqs <- req
+	s.closeMu.RUnlock()
+	// Once handed over, the write is committed or failed whatever ctx
+	// says: waiting for the answer keeps callers from guessing.
+	return <-req.err
+}
+
+// writer commits the queued Writes, as many as are waiting (up to
+// maxBatch) in one transaction.
+func (s *SQLite) writer() {
+	defer s.writerWG.Done()
+	batch := make([]*writeReq, 0, s.maxBatch)
+	for {
+		req, ok := <-s.reqs
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], req)
+	fill:
+		for len(batch) < s.maxBatch {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		err := s.commit(batch)
+		if err != nil && len(batch) > 1 {
+			// One bad Write must not fail the others: retry one by one.
+			for _, r := range batch {
+				r.err <- s.commit([]*writeReq{r})
+			}
+			continue
+		}
+		for _, r := range batch {
+			r.err <- err
+		}
+	}
+}
+
+func (s *SQLite) commit(batch []*writeReq) (err error) {
+	tx, err := s.w.Begin()
+	if err != nil {
+		return fmt.Errorf("storage: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	st := func(q string) *sql.Stmt { return tx.Stmt(s.stmts[q]) }
+	now := time.Now().UnixMilli()
+	for _, r := range batch {
+		w := r.w
+		ns, key := w.Namespace, w.Key
+		if w.Create != nil {
+			c := w.Create
+			if _, err = st(sqlEnsureNS).Exec(ns, now); err != nil {
+				return fmt.Errorf("storage: namespace: %w", err)
+			}
+			if _, err = st(sqlInsertState).Exec(ns, key, c.Type, c.Fingerprint, c.Epoch, c.Seq, now, now); err != nil {
+				return fmt.Errorf("storage: create %s/%s: %w", ns, key, err)
+			}
+		}
+		if w.Fingerprint != "" {
+			if _, err = st(sqlUpdateFP).Exec(w.Fingerprint, ns, key); err != nil {
+				return fmt.Errorf("storage: fingerprint: %w", err)
+			}
+		}
+		if len(w.Events) > 0 {
+			ins := st(sqlInsertEvent)
+			for _, e := range w.Events {
+				args := []byte(e.Args)
+				if args == nil {
+					args = []byte("{}")
+				}
+				if _, err = ins.Exec(ns, key, e.Seq, e.Client, e.Mid, e.Name, args, e.Time, e.Actor); err != nil {
+					return fmt.Errorf("storage: append %s/%s seq %d: %w", ns, key, e.Seq, err)
+				}
+			}
+			if _, err = st(sqlUpdateHead).Exec(w.Events[len(w.Events)-1].Seq, now, ns, key); err != nil {
+				return fmt.Errorf("storage: head: %w", err)
+			}
+		}
+		for _, c := range sortedKeys(w.Mids) {
+			if _, err = st(sqlUpsertMid).Exec(ns, key, c, w.Mids[c]); err != nil {
+				return fmt.Errorf("storage: client mid: %w", err)
+			}
+		}
+		for _, rj := range w.Rejections {
+			if _, err = st(sqlInsertRej).Exec(ns, key, rj.Client, rj.Mid, rj.Name, rj.Code, rj.Message); err != nil {
+				return fmt.Errorf("storage: rejection: %w", err)
+			}
+		}
+		for _, c := range sortedKeys(w.AckRejections) {
+			if _, err = st(sqlAckRej).Exec(ns, key, c, w.AckRejections[c]); err != nil {
+				return fmt.Errorf("storage: ack rejections: %w", err)
+			}
+		}
+		if w.Snapshot != nil {
+			if _, err = st(sqlInsertSnap).Exec(ns, key, w.Snapshot.Seq, w.Snapshot.State); err != nil {
+				return fmt.Errorf("storage: snapshot: %w", err)
+			}
+			if w.CompactBelow > 0 {
+				if _, err = st(sqlCompactEv).Exec(ns, key, w.CompactBelow); err != nil {
+					return fmt.Errorf("storage: compact: %w", err)
+				}
+				if _, err = st(sqlCompactSnaps).Exec(ns, key, w.Snapshot.Seq); err != nil {
+					return fmt.Errorf("storage: compact: %w", err)
+				}
+			}
+		}
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("storage: commit: %w", err)
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]uint64) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// State implements Store.
+func (s *SQLite) State(ctx context.Context, ns, key string) (StateMeta, error) {
+	var m StateMeta
+	err := s.r.GetContext(ctx, &m, `SELECT * FROM states WHERE namespace = ? AND key = ?`, ns, key)
+	return m, notFound(err)
+}
+
+// States implements Store: keys of ns with the prefix, after the cursor, in
+// key order.
+func (s *SQLite) States(ctx context.Context, ns, prefix, after string, limit int) ([]StateMeta, error) {
+	var out []StateMeta
+	q := `SELECT * FROM states WHERE namespace = ? AND key > ? AND substr(key, 1, ?) = ? ORDER BY key LIMIT ?`
+	err := s.r.SelectContext(ctx, &out, q, ns, after, len(prefix), prefix, limit)
+	return out, err
+}
+
+// Namespaces implements Store.
+func (s *SQLite) Namespaces(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.r.SelectContext(ctx, &out, `SELECT name FROM namespaces ORDER BY name`)
+	return out, err
+}
+
+// LatestSnapshot implements Store.
+func (s *SQLite) LatestSnapshot(ctx context.Context, ns, key string, atOrBelow uint64) (Snapshot, error) {
+	var snap Snapshot
+	err := s.r.GetContext(ctx, &snap, `SELECT seq, state FROM snapshots WHERE namespace = ? AND key = ? AND seq <= ? ORDER BY seq DESC LIMIT 1`, ns, key, atOrBelow)
+	return snap, notFound(err)
+}
+
+// Events implements Store.
+func (s *SQLite) Events(ctx context.Context, ns, key string, after uint64, limit int) ([]Event, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, client, mid, name, args, time, actor FROM events WHERE namespace = ? AND key = ? AND seq > ? ORDER BY seq LIMIT ?`, ns, key, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]Event, 0, min(limit, 1024))
+	for rows.Next() {
+		var e Event
+		var args []byte
+		if err := rows.Scan(&e.Seq, &e.Client, &e.Mid, &e.Name, &args, &e.Time, &e.Actor); err != nil {
+			return nil, err
+		}
+		e.Args = args
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// FirstSeq implements Store.
+func (s *SQLite) FirstSeq(ctx context.Context, ns, key string) (uint64, error) {
+	var seq sql.NullInt64
+	err := s.r.GetContext(ctx, &seq, `SELECT MIN(seq) FROM events WHERE namespace = ? AND key = ?`, ns, key)
+	return uint64(seq.Int64), err
+}
+
+// FindEvent implements Store.
+func (s *SQLite) FindEvent(ctx context.Context, ns, key, client string, mid uint64) (uint64, error) {
+	var seq uint64
+	err := s.r.GetContext(ctx, &seq, `SELECT seq FROM events WHERE namespace = ? AND key = ? AND client = ? AND mid = ?`, ns, key, client, mid)
+	return seq, notFound(err)
+}
+
+// ClientMid implements Store: 0 when the client never wrote to the key.
+func (s *SQLite) ClientMid(ctx context.Context, ns, key, client string) (uint64, error) {
+	var mid uint64
+	err := s.r.GetContext(ctx, &mid, `SELECT mid FROM client_mids WHERE namespace = ? AND key = ? AND client = ?`, ns, key, client)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return mid, err
+}
+
+// Rejections implements Store.
+func (s *SQLite) Rejections(ctx context.Context, ns, key, client string, after uint64) ([]Rejection, error) {
+	var out []Rejection
+	err := s.r.SelectContext(ctx, &out, `SELECT client, mid, name, code, message FROM rejections WHERE namespace = ? AND key = ? AND client = ? AND mid > ? ORDER BY mid`, ns, key, client, after)
+	return out, err
+}
+
+// EnsureNamespace implements Store.
+func (s *SQLite) EnsureNamespace(ctx context.Context, ns string) error {
+	_, err := s.w.ExecContext(ctx, sqlEnsureNS, ns, time.Now().UnixMilli())
+	return err
+}
+
+// CreateKey implements Store.
+func (s *SQLite) CreateKey(ctx context.Context, k APIKey) error {
+	if err := s.EnsureNamespace(ctx, k.Namespace); err != nil {
+		return err
+	}
+	_, err := s.w.NamedExecContext(ctx, `INSERT INTO api_keys (id, namespace, hash, actor, role, created_at) VALUES (:id, :namespace, :hash, :actor, :role, :created_at)`, k)
+	return err
+}
+
+// Key implements Store.
+func (s *SQLite) Key(ctx context.Context, id string) (APIKey, error) {
+	var k APIKey
+	err := s.r.GetContext(ctx, &k, `SELECT * FROM api_keys WHERE id = ?`, id)
+	return k, notFound(err)
+}
+
+// Keys implements Store.
+func (s *SQLite) Keys(ctx context.Context) ([]APIKey, error) {
+	var out []APIKey
+	err := s.r.SelectContext(ctx, &out, `SELECT * FROM api_keys ORDER BY created_at, id`)
+	return out, err
+}
+
+// RevokeKey implements Store.
+func (s *SQLite) RevokeKey(ctx context.Context, id string) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, time.Now().UnixMilli(), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Close commits the Writes already handed over, stops the writer and closes
+// the database. Later Writes fail with ErrClosed.
+func (s *SQLite) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.reqs)
+	s.closeMu.Unlock()
+	s.writerWG.Wait()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	err1 := s.r.Close()
+	err2 := s.w.Close()
+	return errors.Join(err1, err2)
+}
+
+var _ Store = (*SQLite)(nil)

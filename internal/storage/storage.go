@@ -1,0 +1,116 @@
+// Package storage is the Better-State event log: per-key logs of accepted
+// mutations, snapshots, dedup cursors, stored refusals, namespaces and API
+// keys. The server (runtime/server) is its only user. Store is the narrow
+// interface the server depends on; SQLite is its embedded implementation.
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+)
+
+// ErrNotFound is returned by lookups that find nothing.
+var ErrNotFound = errors.New("storage: not found")
+
+// StateMeta is one key's row: its type, fingerprint, epoch and head seq.
+type StateMeta struct {
+	Namespace   string `db:"namespace"`
+	Key         string `db:"key"`
+	Type        string `db:"type"`
+	Fingerprint string `db:"fingerprint"`
+	Epoch       string `db:"epoch"`
+	Seq         uint64 `db:"seq"`
+	CreatedAt   int64  `db:"created_at"` // Unix ms
+	UpdatedAt   int64  `db:"updated_at"` // Unix ms
+}
+
+// Event is one accepted mutation.
+type Event struct {
+	Seq    uint64          `db:"seq" json:"seq"`
+	Client string          `db:"client" json:"client"`
+	Mid    uint64          `db:"mid" json:"mid"`
+	Name   string          `db:"name" json:"name"`
+	Args   json.RawMessage `db:"args" json:"args"`
+	Time   int64           `db:"time" json:"time"` // Unix ms
+	Actor  string          `db:"actor" json:"actor"`
+}
+
+// Rejection is a refused mutation kept until its client acknowledges it.
+type Rejection struct {
+	Client  string `db:"client"`
+	Mid     uint64 `db:"mid"`
+	Name    string `db:"name"`
+	Code    string `db:"code"`
+	Message string `db:"message"`
+}
+
+// Snapshot is a key's full encoded state at a seq.
+type Snapshot struct {
+	Seq   uint64 `db:"seq"`
+	State []byte `db:"state"`
+}
+
+// APIKey is a stored API key. Hash is the SHA-256 of the key's secret.
+type APIKey struct {
+	ID        string `db:"id"`
+	Namespace string `db:"namespace"`
+	Hash      []byte `db:"hash"`
+	Actor     string `db:"actor"`
+	Role      string `db:"role"`
+	CreatedAt int64  `db:"created_at"`
+	RevokedAt *int64 `db:"revoked_at"`
+}
+
+// Write is everything one key's room makes durable in one step. A Write is
+// applied atomically: all of it or nothing.
+type Write struct {
+	Namespace, Key string
+	// Create inserts the key's row (a new key).
+	Create *StateMeta
+	// Events are appended in order; Head is the seq of the last one.
+	Events []Event
+	// Mids moves the clients' processed mutation ids (client -> mid).
+	Mids map[string]uint64
+	// Rejections are stored until acknowledged.
+	Rejections []Rejection
+	// AckRejections deletes the stored rejections of a client up to a mid.
+	AckRejections map[string]uint64
+	// Snapshot, if set, is stored.
+	Snapshot *Snapshot
+	// CompactBelow, if > 0, deletes events with seq < CompactBelow and
+	// snapshots older than Snapshot (which must then be set).
+	CompactBelow uint64
+	// Fingerprint, if set, updates the fingerprint the key is served with.
+	Fingerprint string
+}
+
+// Store is the event log the server is built on.
+type Store interface {
+	// Write makes w durable. It returns when w is committed (or failed).
+	// Concurrent Writes are committed together (group commit).
+	Write(ctx context.Context, w *Write) error
+
+	State(ctx context.Context, ns, key string) (StateMeta, error)
+	States(ctx context.Context, ns, prefix, after string, limit int) ([]StateMeta, error)
+	Namespaces(ctx context.Context) ([]string, error)
+	// LatestSnapshot returns the newest snapshot with seq <= atOrBelow.
+	LatestSnapshot(ctx context.Context, ns, key string, atOrBelow uint64) (Snapshot, error)
+	// Events returns up to limit events with seq > after, in order.
+	Events(ctx context.Context, ns, key string, after uint64, limit int) ([]Event, error)
+	// FirstSeq returns the lowest seq still in the log (0: empty log).
+	FirstSeq(ctx context.Context, ns, key string) (uint64, error)
+	// FindEvent returns the seq of the event of (client, mid).
+	FindEvent(ctx context.Context, ns, key, client string, mid uint64) (uint64, error)
+	ClientMid(ctx context.Context, ns, key, client string) (uint64, error)
+	// Rejections returns the stored rejections of client with mid > after.
+	Rejections(ctx context.Context, ns, key, client string, after uint64) ([]Rejection, error)
+
+	EnsureNamespace(ctx context.Context, ns string) error
+	CreateKey(ctx context.Context, k APIKey) error
+	Key(ctx context.Context, id string) (APIKey, error)
+	Keys(ctx context.Context) ([]APIKey, error)
+	RevokeKey(ctx context.Context, id string) error
+
+	Close() error
+}

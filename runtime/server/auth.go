@@ -1,0 +1,143 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/better-state/better-state/internal/storage"
+)
+
+// DefaultNamespace is the namespace of the dev key and of the key the server
+// makes when it starts without any.
+const DefaultNamespace = "default"
+
+// Roles of API keys. An admin key may also use the namespace-wide reads
+// (listing namespaces and states); a client key reads and writes single keys.
+const (
+	RoleAdmin  = "admin"
+	RoleClient = "client"
+)
+
+// principal is who a request or connection authenticated as.
+type principal struct {
+	KeyID     string
+	Namespace string
+	Actor     string
+	Role      string
+}
+
+var (
+	errNoKey    = errors.New("no API key")
+	errBadKey   = errors.New("wrong API key")
+	keyEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+)
+
+// authenticator checks API keys. Keys look like bs_<id>_<secret>; the store
+// keeps the id and the SHA-256 of the secret, compared in constant time.
+// Validated keys are cached for a short time so that a revocation made by
+// another process takes effect within cacheTTL.
+type authenticator struct {
+	store   storage.Store
+	devHash []byte
+
+	mu    sync.Mutex
+	cache map[string]cachedKey
+}
+
+type cachedKey struct {
+	k       storage.APIKey
+	expires time.Time
+}
+
+const cacheTTL = 2 * time.Second
+
+func newAuthenticator(st storage.Store, devKey string) *authenticator {
+	a := &authenticator{store: st, cache: map[string]cachedKey{}}
+	if devKey != "" {
+		h := sha256.Sum256([]byte(devKey))
+		a.devHash = h[:]
+	}
+	return a
+}
+
+// NewKey returns a new random API key and its parts.
+func NewKey() (key, id string, hash []byte) {
+	var idb [5]byte
+	var sec [20]byte
+	rand.Read(idb[:])
+	rand.Read(sec[:])
+	id = keyEncoding.EncodeToString(idb[:])
+	secret := keyEncoding.EncodeToString(sec[:])
+	h := sha256.Sum256([]byte(secret))
+	return "bs_" + id + "_" + secret, id, h[:]
+}
+
+func (a *authenticator) check(ctx context.Context, key string) (principal, error) {
+	if key == "" {
+		return principal{}, errNoKey
+	}
+	if a.devHash != nil {
+		h := sha256.Sum256([]byte(key))
+		if subtle.ConstantTimeCompare(h[:], a.devHash) == 1 {
+			return principal{KeyID: "dev", Namespace: DefaultNamespace, Actor: "dev", Role: RoleAdmin}, nil
+		}
+	}
+	rest, ok := strings.CutPrefix(key, "bs_")
+	if !ok {
+		return principal{}, errBadKey
+	}
+	id, secret, ok := strings.Cut(rest, "_")
+	if !ok || id == "" || secret == "" {
+		return principal{}, errBadKey
+	}
+	k, err := a.lookup(ctx, id)
+	if err != nil {
+		return principal{}, err
+	}
+	h := sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(h[:], k.Hash) != 1 || k.RevokedAt != nil {
+		return principal{}, errBadKey
+	}
+	return principal{KeyID: k.ID, Namespace: k.Namespace, Actor: k.Actor, Role: k.Role}, nil
+}
+
+func (a *authenticator) lookup(ctx context.Context, id string) (storage.APIKey, error) {
+	now := time.Now()
+	a.mu.Lock()
+	c, ok := a.cache[id]
+	a.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.k, nil
+	}
+	k, err := a.store.Key(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.APIKey{}, errBadKey
+	}
+	if err != nil {
+		return storage.APIKey{}, err
+	}
+	a.mu.Lock()
+	if len(a.cache) > 10000 {
+		clear(a.cache)
+	}
+	a.cache[id] = cachedKey{k: k, expires: now.Add(cacheTTL)}
+	a.mu.Unlock()
+	return k, nil
+}
+
+// bearer returns the key of an "Authorization: Bearer <key>" header.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}

@@ -1,0 +1,456 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/better-state/better-state/runtime/protocol"
+)
+
+// conn is one WebSocket connection: a read loop that routes messages to
+// rooms, and a write loop that drains the connection's bounded send queue,
+// coalescing whatever is waiting into one frame.
+type conn struct {
+	srv    *Server
+	ws     *websocket.Conn
+	p      principal
+	client string
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	queue   [][]byte
+	spare   [][]byte
+	keys    map[string]bool
+	closed  bool
+	failure *apiError
+	signal  chan struct{}
+
+	tokens   float64
+	lastFill time.Time
+}
+
+// serveWS upgrades the request and runs the connection until it ends.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() {
+		writeError(w, errShuttingDown)
+		return
+	}
+	var p principal
+	if key := bearer(r); key != "" {
+		var err error
+		p, err = s.auth.check(r.Context(), key)
+		if err != nil {
+			writeError(w, authError(err))
+			return
+		}
+	}
+	if n := s.nconns.Add(1); n > int64(s.cfg.Limits.MaxConns) {
+		s.nconns.Add(-1)
+		writeError(w, errorf(http.StatusServiceUnavailable, protocol.CodeTooManyConns, "the server holds its limit of %d connections (--max-conns)", s.cfg.Limits.MaxConns))
+		return
+	}
+	defer s.nconns.Add(-1)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OriginPatterns:  s.cfg.OriginPatterns,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return // Accept has answered the request
+	}
+	ws.SetReadLimit(s.cfg.Limits.MaxFrameBytes)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &conn{
+		srv:      s,
+		ws:       ws,
+		p:        p,
+		ctx:      ctx,
+		cancel:   cancel,
+		keys:     map[string]bool{},
+		signal:   make(chan struct{}, 1),
+		tokens:   float64(s.cfg.Limits.MutationBurst),
+		lastFill: time.Now(),
+	}
+	s.connsMu.Lock()
+	if s.closing.Load() {
+		s.connsMu.Unlock()
+		cancel()
+		ws.Close(websocket.StatusGoingAway, protocol.CodeShuttingDown)
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.connsWG.Add(1)
+	s.connsMu.Unlock()
+	defer s.connsWG.Done()
+
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	c.readLoop()
+	c.cancel()
+	<-writerDone
+	c.leaveRooms()
+	s.connsMu.Lock()
+	delete(s.conns, c)
+	s.connsMu.Unlock()
+}
+
+func authError(err error) *apiError {
+	switch {
+	case errors.Is(err, errNoKey):
+		return errorf(http.StatusUnauthorized, protocol.CodeUnauthorized, "an API key is required (Authorization: Bearer <key>)")
+	case errors.Is(err, errBadKey):
+		return errorf(http.StatusUnauthorized, protocol.CodeUnauthorized, "the API key is not valid")
+	}
+	return asAPIError(err)
+}
+
+func (c *conn) readLoop() {
+	helloBy := time.AfterFunc(c.srv.cfg.Limits.HelloTimeout, func() {
+		c.mu.Lock()
+		ok := c.client != ""
+		c.mu.Unlock()
+		if !ok {
+			c.fail(errorf(400, protocol.CodeHelloRequired, "no hello within %s", c.srv.cfg.Limits.HelloTimeout))
+		}
+	})
+	defer helloBy.Stop()
+	for {
+		typ, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			var ce websocket.CloseError
+			if errors.As(err, &ce) || errors.Is(err, context.Canceled) {
+				return
+			}
+			if strings.Contains(err.Error(), "read limited at") {
+				c.srv.log.Info("frame too large; connection closed", "client", c.client, "limit", c.srv.cfg.Limits.MaxFrameBytes)
+			}
+			return
+		}
+		if typ != websocket.MessageText {
+			c.sendErr(protocol.CodeBadMessage, "", 0, "frames must be JSON text frames")
+			continue
+		}
+		msgs, err := protocol.Decode(data)
+		if err != nil {
+			c.sendErr(protocol.CodeBadMessage, "", 0, "malformed message: %v", err)
+			continue
+		}
+		for i := range msgs {
+			if !c.handle(&msgs[i]) {
+				return
+			}
+		}
+	}
+}
+
+// handle routes one message; false ends the connection.
+func (c *conn) handle(m *protocol.Msg) bool {
+	if c.client == "" {
+		return c.hello(m)
+	}
+	switch m.T {
+	case protocol.TSub:
+		c.sub(m)
+	case protocol.TUnsub:
+		c.mu.Lock()
+		had := c.keys[m.Key]
+		delete(c.keys, m.Key)
+		c.mu.Unlock()
+		if had {
+			c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindUnsub, conn: c})
+		}
+	case protocol.TMut:
+		c.mu.Lock()
+		subscribed := c.keys[m.Key]
+		c.mu.Unlock()
+		if !subscribed {
+			c.sendErr(protocol.CodeNotSubscribed, m.Key, m.Mid, "subscribe to %q before mutating it", m.Key)
+			return true
+		}
+		if m.Mid == 0 || m.Name == "" {
+			c.sendErr(protocol.CodeBadMessage, m.Key, m.Mid, "mut needs mid > 0 and name")
+			return true
+		}
+		if !c.allow() {
+			c.sendErr(protocol.CodeRateLimited, m.Key, m.Mid, "over %g mutations/s on this connection (--rate); resubscribe and resend later", c.srv.cfg.Limits.MutationsPerSecond)
+			return true
+		}
+		c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindMut, conn: c, msg: m})
+	case protocol.TPing:
+		c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TPong}))
+	case protocol.THello:
+		c.sendErr(protocol.CodeBadMessage, "", 0, "hello was already received")
+	default:
+		c.sendErr(protocol.CodeBadMessage, m.Key, 0, "unknown message type %q", m.T)
+	}
+	return true
+}
+
+func (c *conn) hello(m *protocol.Msg) bool {
+	if m.T != protocol.THello {
+		c.fail(errorf(400, protocol.CodeHelloRequired, "the first message must be hello, not %q", m.T))
+		return false
+	}
+	if m.V != protocol.Version {
+		c.fail(errorf(400, protocol.CodeBadVersion, "protocol version %d is not supported; this server speaks %d", m.V, protocol.Version))
+		return false
+	}
+	if m.Client == "" || len(m.Client) > 128 {
+		c.fail(errorf(400, protocol.CodeBadMessage, "hello needs a client id of 1 to 128 bytes"))
+		return false
+	}
+	if c.p.Namespace == "" || m.Auth != "" {
+		p, err := c.srv.auth.check(c.ctx, m.Auth)
+		if err != nil {
+			c.fail(authError(err))
+			return false
+		}
+		if c.p.Namespace != "" && c.p.Namespace != p.Namespace {
+			c.fail(errorf(403, protocol.CodeForbidden, "the header's key and hello's key belong to different namespaces"))
+			return false
+		}
+		c.p = p
+	}
+	if m.Namespace != "" && m.Namespace != c.p.Namespace {
+		c.fail(errorf(403, protocol.CodeForbidden, "this API key belongs to namespace %q, not %q", c.p.Namespace, m.Namespace))
+		return false
+	}
+	c.mu.Lock()
+	c.client = m.Client
+	c.mu.Unlock()
+	c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TWelcome, V: protocol.Version, Client: m.Client, Namespace: c.p.Namespace, Actor: c.p.Actor}))
+	return true
+}
+
+func (c *conn) sub(m *protocol.Msg) {
+	if err := checkKey(m.Key); err != nil {
+		c.sendErr(err.Code, m.Key, 0, "%s", err.Message)
+		return
+	}
+	typ, ok := c.srv.reg.Lookup(m.Type)
+	if !ok {
+		c.sendErr(protocol.CodeUnknownType, m.Key, 0, "this server does not serve type %q (it serves %s)", m.Type, strings.Join(c.srv.reg.Names(), ", "))
+		return
+	}
+	if m.FP != typ.Fingerprint {
+		c.sendErr(protocol.CodeFingerprint, m.Key, 0, "type %s has fingerprint %s on the server, %q on the client: regenerate the client with bsgen from the same schema", typ.Name, typ.Fingerprint, m.FP)
+		return
+	}
+	c.mu.Lock()
+	if !c.keys[m.Key] && len(c.keys) >= c.srv.cfg.Limits.MaxKeysPerConn {
+		c.mu.Unlock()
+		c.sendErr(protocol.CodeTooManyKeys, m.Key, 0, "a connection may subscribe at most %d keys (--max-keys-per-conn)", c.srv.cfg.Limits.MaxKeysPerConn)
+		return
+	}
+	c.keys[m.Key] = true
+	c.mu.Unlock()
+	c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindSub, conn: c, msg: m})
+}
+
+// unsubscribed is called by a room that refused the subscription.
+func (c *conn) unsubscribed(key string) {
+	c.mu.Lock()
+	delete(c.keys, key)
+	c.mu.Unlock()
+}
+
+func (c *conn) leaveRooms() {
+	c.mu.Lock()
+	keys := make([]string, 0, len(c.keys))
+	for k := range c.keys {
+		keys = append(keys, k)
+	}
+	clear(c.keys)
+	c.mu.Unlock()
+	for _, k := range keys {
+		done := make(chan struct{})
+		c.srv.send(c.p.Namespace, k, roomMsg{kind: kindUnsub, conn: c, done: done})
+		<-done
+	}
+}
+
+// allow takes one token of the connection's mutation budget.
+func (c *conn) allow() bool {
+	l := c.srv.cfg.Limits
+	now := time.Now()
+	c.tokens = min(float64(l.MutationBurst), c.tokens+now.Sub(c.lastFill).Seconds()*l.MutationsPerSecond)
+	c.lastFill = now
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
+}
+
+func (c *conn) sendErr(code, key string, mid uint64, format string, args ...any) {
+	c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TErr, Key: key, Mid: mid, Code: code, Message: fmt.Sprintf(format, args...)}))
+}
+
+// enqueue queues frames for the connection. A connection whose queue is
+// full is closed with slow_consumer: it resyncs when it comes back, and it
+// never slows the others.
+func (c *conn) enqueue(frames ...[]byte) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if len(c.queue)+len(frames) > c.srv.cfg.Limits.SendQueue {
+		c.mu.Unlock()
+		c.fail(errorf(0, protocol.CodeSlowConsumer, "the connection fell %d messages behind (--send-queue)", c.srv.cfg.Limits.SendQueue))
+		return
+	}
+	c.queue = append(c.queue, frames...)
+	c.mu.Unlock()
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+// fail closes the connection after sending e as a fatal err.
+func (c *conn) fail(e *apiError) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.failure = e
+	c.mu.Unlock()
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) writeLoop() {
+	ping := time.NewTicker(c.srv.cfg.Limits.PingInterval)
+	defer ping.Stop()
+	pinging := false
+	pong := make(chan error, 1)
+	for {
+		select {
+		case <-c.ctx.Done():
+			c.ws.CloseNow()
+			return
+		case <-ping.C:
+			if pinging {
+				continue
+			}
+			pinging = true
+			go func() {
+				ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.Limits.PingInterval)
+				defer cancel()
+				pong <- c.ws.Ping(ctx)
+			}()
+		case err := <-pong:
+			pinging = false
+			if err != nil {
+				c.srv.log.Debug("peer did not answer ping; dropping it", "client", c.client, "err", err)
+				c.ws.CloseNow()
+				c.cancel()
+				return
+			}
+		case <-c.signal:
+			c.mu.Lock()
+			frames := c.queue
+			c.queue = c.spare[:0]
+			failure := c.failure
+			c.mu.Unlock()
+			if len(frames) > 0 {
+				if err := c.write(frames); err != nil {
+					c.ws.CloseNow()
+					c.cancel()
+					return
+				}
+			}
+			clear(frames)
+			c.mu.Lock()
+			c.spare = frames
+			c.mu.Unlock()
+			if failure != nil {
+				c.closeWith(failure)
+				return
+			}
+		}
+	}
+}
+
+// write sends the frames waiting for the connection as one frame: the
+// message itself when there is one, a JSON array of them otherwise.
+func (c *conn) write(frames [][]byte) error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.Limits.WriteTimeout)
+	defer cancel()
+	if len(frames) == 1 {
+		return c.ws.Write(ctx, websocket.MessageText, frames[0])
+	}
+	w, err := c.ws.Writer(ctx, websocket.MessageText)
+	if err != nil {
+		return err
+	}
+	w.Write([]byte{'['})
+	for i, f := range frames {
+		if i > 0 {
+			w.Write([]byte{','})
+		}
+		if _, err := w.Write(f); err != nil {
+			w.Close()
+			return err
+		}
+	}
+	w.Write([]byte{']'})
+	return w.Close()
+}
+
+func (c *conn) closeWith(e *apiError) {
+	ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+	c.ws.Write(ctx, websocket.MessageText, protocol.Encode(&protocol.Msg{T: protocol.TErr, Code: e.Code, Message: e.Message, Fatal: true}))
+	cancel()
+	status := websocket.StatusPolicyViolation
+	if e.Code == protocol.CodeShuttingDown {
+		status = websocket.StatusGoingAway
+	}
+	// Close waits for the peer's close frame; a peer that does not answer
+	// within a second is cut off.
+	done := make(chan struct{})
+	go func() {
+		c.ws.Close(status, e.Code)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		c.ws.CloseNow()
+		<-done
+	}
+	c.cancel()
+}
+
+// checkKey validates a state key: 1 to 256 bytes of letters, digits and
+// - _ . : @ ~ + =
+func checkKey(key string) *apiError {
+	if key == "" || len(key) > 256 {
+		return errorf(http.StatusBadRequest, protocol.CodeBadKey, "a key has 1 to 256 bytes")
+	}
+	for i := 0; i < len(key); i++ {
+		ch := key[i]
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9':
+		case strings.IndexByte("-_.:@~+=", ch) >= 0:
+		default:
+			return errorf(http.StatusBadRequest, protocol.CodeBadKey, "key %q has a character outside letters, digits and -_.:@~+=", key)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,242 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime"
+)
+
+// Main is the whole server command: generated server mains call it with
+// os.Args[1:] and their packages' Register functions, and exit with its
+// result.
+//
+//	server [serve] [flags]                      run the server (the default)
+//	server keys create [--ns NS] [--actor A] [--role admin|client]
+//	server keys list
+//	server keys revoke ID
+func Main(args []string, register ...func(*runtime.Registry)) int {
+	return mainIO(args, os.Stdout, os.Stderr, register...)
+}
+
+func mainIO(args []string, stdout, stderr io.Writer, register ...func(*runtime.Registry)) int {
+	reg := runtime.NewRegistry()
+	for _, f := range register {
+		f(reg)
+	}
+	if len(args) > 0 && args[0] == "keys" {
+		return keysCmd(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "serve" {
+		args = args[1:]
+	}
+	return serveCmd(args, reg, stdout, stderr)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	d := DefaultLimits()
+	addr := fs.String("addr", envOr("BS_ADDR", "127.0.0.1:8080"), "address to listen on (env BS_ADDR)")
+	db := fs.String("db", envOr("BS_DB", "./better-state.db"), "SQLite database file (env BS_DB)")
+	devKey := fs.String("dev-key", os.Getenv("BS_DEV_KEY"), "accept this key as an admin key of namespace \"default\" (env BS_DEV_KEY); for development and tests")
+	sync := fs.String("sync", "full", "durability: full (fsync per commit) or normal")
+	snapEvery := fs.Int("snapshot-every", 500, "events between snapshots of a key")
+	keep := fs.Int("keep-events", 0, "compact each key's log at snapshots, keeping this many events below the snapshot (0 keeps all)")
+	hashEvery := fs.Int("hash-every", 100, "events between state hashes sent to clients (-1: none)")
+	maxBatch := fs.Int("max-batch", 512, "largest group commit, in room batches (1: one transaction per batch)")
+	roomIdle := fs.Duration("room-idle", time.Minute, "how long a key without subscribers stays in memory")
+	maxFrame := fs.Int64("max-frame", d.MaxFrameBytes, "largest WebSocket frame or REST body, bytes")
+	maxState := fs.Int("max-state", d.MaxStateBytes, "largest encoded state, bytes")
+	maxKeys := fs.Int("max-keys-per-conn", d.MaxKeysPerConn, "keys one connection may subscribe")
+	rate := fs.Float64("rate", d.MutationsPerSecond, "mutations per second per connection")
+	burst := fs.Int("burst", d.MutationBurst, "mutation burst per connection")
+	maxConns := fs.Int("max-conns", d.MaxConns, "concurrent WebSocket connections")
+	sendQueue := fs.Int("send-queue", d.SendQueue, "messages waiting for one connection before it is dropped as too slow")
+	ping := fs.Duration("ping", d.PingInterval, "WebSocket ping interval; a peer silent for that long is dropped")
+	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns) allowed to open WebSockets")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "bad --log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if len(reg.Names()) == 0 {
+		fmt.Fprintln(stderr, "no state types registered: pass your schema package's Register to server.Main")
+		return 2
+	}
+	var originList []string
+	if *origins != "" {
+		originList = strings.Split(*origins, ",")
+	}
+	srv, err := New(Config{
+		DBPath: *db, Sync: *sync, MaxBatch: *maxBatch, Registry: reg, DevKey: *devKey, Logger: log,
+		SnapshotEvery: *snapEvery, KeepEvents: *keep, HashEvery: *hashEvery, RoomIdle: *roomIdle,
+		OriginPatterns: originList,
+		Limits: Limits{
+			MaxFrameBytes: *maxFrame, MaxStateBytes: *maxState, MaxKeysPerConn: *maxKeys,
+			MutationsPerSecond: *rate, MutationBurst: *burst, MaxConns: *maxConns,
+			SendQueue: *sendQueue, PingInterval: *ping,
+		},
+	})
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return 1
+	}
+	if *devKey == "" {
+		if key, err := firstKey(srv.store); err != nil {
+			log.Error("start failed", "err", err)
+			srv.Close()
+			return 1
+		} else if key != "" {
+			fmt.Fprintf(stdout, "No API keys existed, so one was made. It is shown only now:\n\n  %s\n\n(admin of namespace %q; manage keys with the \"keys\" subcommand)\n", key, DefaultNamespace)
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Error("listen failed", "addr", *addr, "err", err)
+		srv.Close()
+		return 1
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("better-state listening", "addr", ln.Addr().String(), "db", *db, "types", strings.Join(reg.Names(), ","), "ws", "ws://"+ln.Addr().String()+"/v1/ws")
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-errc:
+		log.Error("serve failed", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hs.Shutdown(sctx) // stop accepting; WebSockets are hijacked and closed by srv.Close
+	if err := srv.Close(); err != nil {
+		log.Error("closing the database failed", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// firstKey makes an admin key of the default namespace when the store has
+// no key at all, and returns it (or "").
+func firstKey(st storage.Store) (string, error) {
+	ctx := context.Background()
+	keys, err := st.Keys(ctx)
+	if err != nil || len(keys) > 0 {
+		return "", err
+	}
+	key, id, hash := NewKey()
+	err = st.CreateKey(ctx, storage.APIKey{ID: id, Namespace: DefaultNamespace, Hash: hash, Actor: "admin", Role: RoleAdmin, CreatedAt: time.Now().UnixMilli()})
+	return key, err
+}
+
+func keysCmd(args []string, stdout, stderr io.Writer) int {
+	usage := "usage: keys create [--ns NS] [--actor NAME] [--role admin|client] | keys list | keys revoke ID  (each takes --db)"
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	db := fs.String("db", envOr("BS_DB", "./better-state.db"), "SQLite database file")
+	ns := fs.String("ns", DefaultNamespace, "namespace of the new key")
+	actor := fs.String("actor", "", "actor name of the new key (what ctx.Actor() returns; default: the key id)")
+	role := fs.String("role", RoleClient, "role of the new key: admin or client")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	st, err := storage.OpenSQLite(*db, storage.SQLiteOptions{})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer st.Close()
+	ctx := context.Background()
+	switch args[0] {
+	case "create":
+		if *role != RoleAdmin && *role != RoleClient {
+			fmt.Fprintf(stderr, "--role must be admin or client, not %q\n", *role)
+			return 2
+		}
+		if e := checkKey(*ns); e != nil {
+			fmt.Fprintf(stderr, "bad --ns: %s\n", e.Message)
+			return 2
+		}
+		key, id, hash := NewKey()
+		if *actor == "" {
+			*actor = id
+		}
+		if err := st.CreateKey(ctx, storage.APIKey{ID: id, Namespace: *ns, Hash: hash, Actor: *actor, Role: *role, CreatedAt: time.Now().UnixMilli()}); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, key)
+		fmt.Fprintf(stderr, "key %s: namespace %s, actor %s, role %s (the key is shown only now)\n", id, *ns, *actor, *role)
+	case "list":
+		keys, err := st.Keys(ctx)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAMESPACE\tACTOR\tROLE\tCREATED\tREVOKED")
+		for _, k := range keys {
+			revoked := "-"
+			if k.RevokedAt != nil {
+				revoked = time.UnixMilli(*k.RevokedAt).UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Namespace, k.Actor, k.Role, time.UnixMilli(k.CreatedAt).UTC().Format(time.RFC3339), revoked)
+		}
+		tw.Flush()
+	case "revoke":
+		if fs.NArg() != 1 {
+			fmt.Fprintln(stderr, usage)
+			return 2
+		}
+		if err := st.RevokeKey(ctx, fs.Arg(0)); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				fmt.Fprintf(stderr, "no active key %q\n", fs.Arg(0))
+				return 1
+			}
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "revoked %s\n", fs.Arg(0))
+	default:
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	return 0
+}

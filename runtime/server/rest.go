@@ -1,0 +1,334 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime/protocol"
+)
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /healthz", s.health)
+	m.HandleFunc("GET /v1/ws", s.serveWS)
+	m.HandleFunc("GET /v1/namespaces", s.authed(RoleAdmin, s.listNamespaces))
+	m.HandleFunc("GET /v1/namespaces/{ns}/states", s.authed(RoleAdmin, s.listStates))
+	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}", s.authed(RoleClient, s.getState))
+	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}/history", s.authed(RoleClient, s.history))
+	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}/at/{seq}", s.authed(RoleClient, s.stateAt))
+	m.HandleFunc("POST /v1/namespaces/{ns}/states/{key}/mutations", s.authed(RoleClient, s.postMutation))
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errorf(http.StatusNotFound, protocol.CodeNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
+	})
+	s.mux = m
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p principal)
+
+// authed checks the API key, the role, and that a {ns} in the path is the
+// key's own namespace.
+func (s *Server) authed(role string, h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.closing.Load() {
+			writeError(w, errShuttingDown)
+			return
+		}
+		p, err := s.auth.check(r.Context(), bearer(r))
+		if err != nil {
+			writeError(w, authError(err))
+			return
+		}
+		if role == RoleAdmin && p.Role != RoleAdmin {
+			writeError(w, errorf(http.StatusForbidden, protocol.CodeForbidden, "this endpoint needs an admin key"))
+			return
+		}
+		if ns := r.PathValue("ns"); ns != "" && ns != p.Namespace {
+			writeError(w, errorf(http.StatusForbidden, protocol.CodeForbidden, "this API key belongs to namespace %q, not %q", p.Namespace, ns))
+			return
+		}
+		if key := r.PathValue("key"); key != "" {
+			if e := checkKey(key); e != nil {
+				writeError(w, e)
+				return
+			}
+		}
+		h(w, r, p)
+	}
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() {
+		writeError(w, errShuttingDown)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.store.Namespaces(ctx); err != nil {
+		writeError(w, errorf(http.StatusServiceUnavailable, protocol.CodeInternal, "the database does not answer"))
+		return
+	}
+	s.roomsMu.Lock()
+	rooms := len(s.rooms)
+	s.roomsMu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status":      "ok",
+		"protocol":    protocol.Version,
+		"types":       s.reg.Names(),
+		"connections": s.nconns.Load(),
+		"rooms":       rooms,
+	})
+}
+
+func (s *Server) listNamespaces(w http.ResponseWriter, r *http.Request, p principal) {
+	all, err := s.store.Namespaces(r.Context())
+	if err != nil {
+		writeError(w, asAPIError(err))
+		return
+	}
+	// A key sees its own namespace only.
+	out := []string{}
+	for _, ns := range all {
+		if ns == p.Namespace {
+			out = append(out, ns)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, p.Namespace)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"namespaces": out})
+}
+
+type stateInfo struct {
+	Key       string `json:"key"`
+	Type      string `json:"type"`
+	Seq       uint64 `json:"seq"`
+	Epoch     string `json:"epoch"`
+	UpdatedAt int64  `json:"updated_at,omitempty"`
+}
+
+func (s *Server) listStates(w http.ResponseWriter, r *http.Request, p principal) {
+	q := r.URL.Query()
+	limit, e := intParam(q.Get("limit"), 100, 1, 1000)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	rows, err := s.store.States(r.Context(), p.Namespace, q.Get("prefix"), q.Get("after"), limit+1)
+	if err != nil {
+		writeError(w, asAPIError(err))
+		return
+	}
+	var next *string
+	if len(rows) > limit {
+		rows = rows[:limit]
+		k := rows[limit-1].Key
+		next = &k
+	}
+	out := make([]stateInfo, len(rows))
+	for i, m := range rows {
+		out[i] = stateInfo{Key: m.Key, Type: m.Type, Seq: m.Seq, Epoch: m.Epoch, UpdatedAt: m.UpdatedAt}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"states": out, "next": next})
+}
+
+func (s *Server) getState(w http.ResponseWriter, r *http.Request, p principal) {
+	key := r.PathValue("key")
+	// Read through the room only when it is active: it may hold a batch
+	// that is being committed. Otherwise the log is the truth.
+	ch := make(chan readResult, 1)
+	s.send(p.Namespace, key, roomMsg{kind: kindRead, read: ch})
+	res := <-ch
+	if res.err != nil {
+		writeError(w, res.err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"key": key, "type": res.meta.Type, "seq": res.meta.Seq, "epoch": res.meta.Epoch, "state": res.state})
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request, p principal) {
+	key := r.PathValue("key")
+	q := r.URL.Query()
+	limit, e := intParam(q.Get("limit"), 100, 1, 1000)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	after, e := uintParam(q.Get("after"), 0)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if _, err := s.store.State(r.Context(), p.Namespace, key); err != nil {
+		writeError(w, notFoundState(err, key))
+		return
+	}
+	evs, err := s.store.Events(r.Context(), p.Namespace, key, after, limit+1)
+	if err != nil {
+		writeError(w, asAPIError(err))
+		return
+	}
+	if first, _ := s.store.FirstSeq(r.Context(), p.Namespace, key); first > after+1 {
+		writeError(w, errorf(http.StatusGone, protocol.CodeCompacted, "events before seq %d were compacted", first))
+		return
+	}
+	var next *uint64
+	if len(evs) > limit {
+		evs = evs[:limit]
+		n := evs[limit-1].Seq
+		next = &n
+	}
+	if evs == nil {
+		evs = []storage.Event{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs, "next": next})
+}
+
+func (s *Server) stateAt(w http.ResponseWriter, r *http.Request, p principal) {
+	key := r.PathValue("key")
+	seq, e := uintParam(r.PathValue("seq"), 0)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	meta, err := s.store.State(r.Context(), p.Namespace, key)
+	if err != nil {
+		writeError(w, notFoundState(err, key))
+		return
+	}
+	if seq > meta.Seq {
+		writeError(w, errorf(http.StatusNotFound, protocol.CodeNotFound, "%q is at seq %d; seq %d does not exist yet", key, meta.Seq, seq))
+		return
+	}
+	typ, ok := s.reg.Lookup(meta.Type)
+	if !ok {
+		writeError(w, errorf(http.StatusNotFound, protocol.CodeUnknownType, "%q holds a %s, which this server does not serve", key, meta.Type))
+		return
+	}
+	state, _, err := replay(r.Context(), s.store, typ, p.Namespace, key, seq, s.log)
+	if err != nil {
+		writeError(w, asAPIError(err))
+		return
+	}
+	b, err := typ.Encode(state)
+	if err != nil {
+		writeError(w, asAPIError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"key": key, "type": meta.Type, "seq": seq, "epoch": meta.Epoch, "state": json.RawMessage(b)})
+}
+
+type mutationBody struct {
+	Type   string          `json:"type"`
+	Name   string          `json:"name"`
+	Args   json.RawMessage `json:"args"`
+	Client string          `json:"client"`
+	Mid    uint64          `json:"mid"`
+}
+
+func (s *Server) postMutation(w http.ResponseWriter, r *http.Request, p principal) {
+	key := r.PathValue("key")
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeError(w, errorf(http.StatusUnsupportedMediaType, protocol.CodeUnsupportedMedia, "the body must be application/json"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.Limits.MaxFrameBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, errorf(http.StatusRequestEntityTooLarge, protocol.CodeFrameTooLarge, "the body is over %d bytes (--max-frame)", s.cfg.Limits.MaxFrameBytes))
+			return
+		}
+		writeError(w, errorf(http.StatusBadRequest, protocol.CodeBadRequest, "reading the body failed"))
+		return
+	}
+	m, e := parseMutation(body)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if m.Type != "" {
+		if _, ok := s.reg.Lookup(m.Type); !ok {
+			writeError(w, errorf(http.StatusBadRequest, protocol.CodeUnknownType, "this server does not serve type %q (it serves %s)", m.Type, strings.Join(s.reg.Names(), ", ")))
+			return
+		}
+	}
+	req := &restMut{typ: m.Type, name: m.Name, args: m.Args, client: m.Client, mid: m.Mid, actor: p.Actor, reply: make(chan restResult, 1)}
+	s.send(p.Namespace, key, roomMsg{kind: kindRest, rest: req})
+	res := <-req.reply
+	switch {
+	case res.err != nil:
+		writeError(w, res.err)
+	case res.dup:
+		seq, err := s.store.FindEvent(r.Context(), p.Namespace, key, m.Client, m.Mid)
+		if err != nil {
+			writeError(w, errorf(http.StatusConflict, protocol.CodeDuplicate, "mutation %d of client %q was processed before (and refused or compacted)", m.Mid, m.Client))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"seq": seq, "duplicate": true})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"seq": res.seq})
+	}
+}
+
+// parseMutation decodes and validates a REST mutation body.
+func parseMutation(body []byte) (mutationBody, *apiError) {
+	var m mutationBody
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return m, errorf(http.StatusBadRequest, protocol.CodeBadRequest, "malformed body: %v", err)
+	}
+	if dec.More() {
+		return m, errorf(http.StatusBadRequest, protocol.CodeBadRequest, "trailing data after the body")
+	}
+	if m.Name == "" {
+		return m, errorf(http.StatusBadRequest, protocol.CodeBadRequest, "the body needs \"name\", the action")
+	}
+	if (m.Client == "") != (m.Mid == 0) {
+		return m, errorf(http.StatusBadRequest, protocol.CodeBadRequest, "\"client\" and \"mid\" go together")
+	}
+	if len(m.Client) > 128 {
+		return m, errorf(http.StatusBadRequest, protocol.CodeBadRequest, "\"client\" has at most 128 bytes")
+	}
+	if a := bytes.TrimSpace(m.Args); len(a) > 0 && a[0] != '{' && string(a) != "null" {
+		return m, errorf(http.StatusUnprocessableEntity, protocol.CodeBadArgs, "\"args\" must be an object")
+	}
+	return m, nil
+}
+
+func notFoundState(err error, key string) *apiError {
+	if errors.Is(err, storage.ErrNotFound) {
+		return errorf(http.StatusNotFound, protocol.CodeNotFound, "no state %q", key)
+	}
+	return asAPIError(err)
+}
+
+func intParam(v string, def, lo, hi int) (int, *apiError) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, errorf(http.StatusBadRequest, protocol.CodeBadRequest, "%q is not a number from %d to %d", v, lo, hi)
+	}
+	return n, nil
+}
+
+func uintParam(v string, def uint64) (uint64, *apiError) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, errorf(http.StatusBadRequest, protocol.CodeBadRequest, "%q is not a seq", v)
+	}
+	return n, nil
+}

@@ -1,0 +1,727 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/schema"
+)
+
+type roomID struct{ ns, key string }
+
+// A room owns one key while it is active: its authoritative state, the
+// dedup cursors of the clients that wrote to it, and its subscribers. Every
+// message for the key is handled by the room's own goroutine, in order.
+//
+// The loop takes the messages that are waiting, applies their mutations to
+// the state one after another, makes the whole batch durable in one Write
+// (which the store commits together with other rooms' batches), and only then
+// broadcasts the events. Between batches the in-memory state is exactly the
+// committed state, so a subscriber's catch-up is read, and the subscriber
+// registered, in one step with nothing in flight.
+type room struct {
+	srv   *Server
+	id    roomID
+	inbox chan roomMsg
+
+	mu     sync.RWMutex // guards closed, for senders
+	closed bool
+
+	// Owned by the loop.
+	typ       *runtime.Type
+	exists    bool
+	loadErr   error
+	state     any
+	seq       uint64
+	epoch     string
+	firstSeq  uint64
+	mids      map[string]uint64
+	subs      map[*conn]struct{}
+	ring      []ringEvent
+	sinceSnap int
+	approx    int // estimated encoded state size
+
+	w   storage.Write
+	out []outcome
+}
+
+type ringEvent struct {
+	seq   uint64
+	frame []byte
+}
+
+const ringSize = 256
+
+type msgKind int
+
+const (
+	kindMut msgKind = iota
+	kindSub
+	kindUnsub
+	kindRest
+	kindRead
+	kindStop
+)
+
+type roomMsg struct {
+	kind msgKind
+	conn *conn
+	msg  *protocol.Msg
+	rest *restMut
+	read chan readResult
+	done chan struct{}
+}
+
+// restMut is a mutation that came through REST.
+type restMut struct {
+	typ, name, client, actor string
+	mid                      uint64
+	args                     json.RawMessage
+	reply                    chan restResult
+}
+
+type restResult struct {
+	seq  uint64
+	err  *apiError
+	dup  bool
+	meta storage.StateMeta
+}
+
+type readResult struct {
+	meta  storage.StateMeta
+	state json.RawMessage
+	err   *apiError
+}
+
+// outcome is what to tell once the batch is durable.
+type outcome struct {
+	frame  []byte  // ev frame to broadcast, or rej frame for client
+	seq    uint64  // for ev
+	client string  // rej: the originator
+	rest   *restMut
+	apiErr *apiError
+}
+
+func newRoom(s *Server, id roomID) *room {
+	return &room{
+		srv:   s,
+		id:    id,
+		inbox: make(chan roomMsg, 1024),
+		mids:  map[string]uint64{},
+		subs:  map[*conn]struct{}{},
+	}
+}
+
+// getRoom returns the active room of (ns, key), starting it if needed.
+func (s *Server) getRoom(ns, key string) *room {
+	id := roomID{ns, key}
+	s.roomsMu.Lock()
+	defer s.roomsMu.Unlock()
+	r, ok := s.rooms[id]
+	if !ok {
+		r = newRoom(s, id)
+		s.rooms[id] = r
+		s.roomsWG.Add(1)
+		go r.run()
+	}
+	return r
+}
+
+// send delivers m to the room of (ns, key), restarting the room if it was
+// evicted in between.
+func (s *Server) send(ns, key string, m roomMsg) {
+	for {
+		r := s.getRoom(ns, key)
+		if r.post(m) {
+			return
+		}
+	}
+}
+
+func (r *room) post(m roomMsg) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return false
+	}
+	r.inbox <- m
+	return true
+}
+
+func (r *room) stop() {
+	done := make(chan struct{})
+	if r.post(roomMsg{kind: kindStop, done: done}) {
+		<-done
+	}
+}
+
+func (r *room) run() {
+	defer r.srv.roomsWG.Done()
+	r.load()
+	idle := time.NewTimer(r.srv.cfg.RoomIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case m := <-r.inbox:
+			if r.handle(m) {
+				return
+			}
+			// Take what else is waiting into the same batch.
+		drain:
+			for range cap(r.inbox) {
+				select {
+				case m := <-r.inbox:
+					if r.handle(m) {
+						return
+					}
+				default:
+					break drain
+				}
+			}
+			r.flush()
+			if !idle.Stop() {
+				select {
+				case <-idle.C:
+				default:
+				}
+			}
+			idle.Reset(r.srv.cfg.RoomIdle)
+		case <-idle.C:
+			if len(r.subs) == 0 && r.evict() {
+				return
+			}
+			idle.Reset(r.srv.cfg.RoomIdle)
+		}
+	}
+}
+
+// evict removes an idle room without subscribers. It gives up (and the
+// room lives on) if a sender holds the room or a message is waiting.
+func (r *room) evict() bool {
+	if !r.mu.TryLock() {
+		return false
+	}
+	if len(r.inbox) > 0 {
+		r.mu.Unlock()
+		return false
+	}
+	r.closed = true
+	r.mu.Unlock()
+	r.srv.roomsMu.Lock()
+	if r.srv.rooms[r.id] == r {
+		delete(r.srv.rooms, r.id)
+	}
+	r.srv.roomsMu.Unlock()
+	return true
+}
+
+// handle processes one message; it returns true when the room stops.
+func (r *room) handle(m roomMsg) bool {
+	switch m.kind {
+	case kindMut:
+		r.mut(m.conn, m.msg)
+	case kindRest:
+		r.restMut(m.rest)
+	case kindSub:
+		r.flush()
+		r.sub(m.conn, m.msg)
+	case kindUnsub:
+		delete(r.subs, m.conn)
+		if m.done != nil {
+			close(m.done)
+		}
+	case kindRead:
+		r.flush()
+		m.read <- r.read()
+	case kindStop:
+		r.flush()
+		r.mu.Lock()
+		r.closed = true
+		r.mu.Unlock()
+		// Answer whatever raced in before closed was set.
+		for {
+			select {
+			case m2 := <-r.inbox:
+				r.reject(m2)
+			default:
+				r.srv.roomsMu.Lock()
+				if r.srv.rooms[r.id] == r {
+					delete(r.srv.rooms, r.id)
+				}
+				r.srv.roomsMu.Unlock()
+				close(m.done)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// reject answers a message that arrived while the room was stopping.
+func (r *room) reject(m roomMsg) {
+	switch m.kind {
+	case kindRest:
+		m.rest.reply <- restResult{err: errShuttingDown}
+	case kindRead:
+		m.read <- readResult{err: errShuttingDown}
+	case kindUnsub, kindStop:
+		if m.done != nil {
+			close(m.done)
+		}
+	}
+}
+
+// load reads the key's row, its latest snapshot and the events after it.
+func (r *room) load() {
+	ctx := context.Background()
+	st := r.srv.store
+	r.exists, r.loadErr, r.state, r.seq, r.epoch = false, nil, nil, 0, ""
+	r.ring = r.ring[:0]
+	clear(r.mids)
+	meta, err := st.State(ctx, r.id.ns, r.id.key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		r.loadErr = err
+		return
+	}
+	typ, ok := r.srv.reg.Lookup(meta.Type)
+	if !ok {
+		r.loadErr = errorf(404, protocol.CodeUnknownType, "key %q holds a %s, which this server does not serve", r.id.key, meta.Type)
+		return
+	}
+	state, from, err := replay(ctx, st, typ, r.id.ns, r.id.key, meta.Seq, r.srv.log)
+	if err != nil {
+		r.loadErr = err
+		return
+	}
+	first, err := st.FirstSeq(ctx, r.id.ns, r.id.key)
+	if err != nil {
+		r.loadErr = err
+		return
+	}
+	r.typ, r.exists, r.state, r.seq, r.epoch = typ, true, state, meta.Seq, meta.Epoch
+	r.firstSeq = first
+	r.sinceSnap = int(meta.Seq - from)
+	if meta.Fingerprint != typ.Fingerprint {
+		r.w.Fingerprint = typ.Fingerprint
+	}
+	if b, err := typ.Encode(state); err == nil {
+		r.approx = len(b)
+	}
+}
+
+// replay computes the state at seq upto from the latest snapshot at or below
+// it and the events after the snapshot. It returns the state and the seq of
+// the snapshot it started from.
+func replay(ctx context.Context, st storage.Store, typ *runtime.Type, ns, key string, upto uint64, log interface {
+	Warn(string, ...any)
+}) (any, uint64, error) {
+	var state any
+	var from uint64
+	snap, err := st.LatestSnapshot(ctx, ns, key, upto)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		state = typ.New()
+	case err != nil:
+		return nil, 0, err
+	default:
+		state, err = typ.Decode(snap.State)
+		if err != nil {
+			return nil, 0, fmt.Errorf("snapshot %s/%s@%d: %w", ns, key, snap.Seq, err)
+		}
+		from = snap.Seq
+	}
+	after := from
+	for after < upto {
+		evs, err := st.Events(ctx, ns, key, after, min(10000, int(upto-after)))
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(evs) == 0 || evs[0].Seq != after+1 {
+			return nil, 0, errorf(410, protocol.CodeCompacted, "events of %s after seq %d are not in the log", key, after)
+		}
+		for i := range evs {
+			e := &evs[i]
+			if err := typ.Apply(state, eventCtx(key, e), e.Name, e.Args); err != nil {
+				// A logged event was accepted once; failing now means the
+				// schema changed under the log. Keep going: the state is
+				// what the code makes of the log.
+				log.Warn("replay: event no longer applies", "ns", ns, "key", key, "seq", e.Seq, "err", err)
+			}
+			after = e.Seq
+		}
+	}
+	return state, from, nil
+}
+
+func eventCtx(key string, e *storage.Event) schema.Ctx {
+	return schema.NewContext(schema.Meta{Key: key, Client: e.Client, Mid: e.Mid, Actor: e.Actor, Time: time.UnixMilli(e.Time).UTC()})
+}
+
+// mid returns the last processed mutation id of client on this key.
+func (r *room) mid(client string) (uint64, error) {
+	if m, ok := r.mids[client]; ok {
+		return m, nil
+	}
+	m, err := r.srv.store.ClientMid(context.Background(), r.id.ns, r.id.key, client)
+	if err != nil {
+		return 0, err
+	}
+	if len(r.mids) > 100000 {
+		clear(r.mids) // a cache: the store has them all
+	}
+	r.mids[client] = m
+	return m, nil
+}
+
+func (r *room) mut(c *conn, m *protocol.Msg) {
+	if _, ok := r.subs[c]; !ok {
+		c.sendErr(protocol.CodeNotSubscribed, r.id.key, m.Mid, "subscribe to %q before mutating it", r.id.key)
+		return
+	}
+	last, err := r.mid(c.client)
+	if err != nil {
+		c.sendErr(protocol.CodeInternal, r.id.key, m.Mid, "reading the dedup cursor failed")
+		r.srv.log.Error("client mid", "err", err)
+		return
+	}
+	if m.Mid <= last {
+		return // a resend of a processed mutation: its answer is already out
+	}
+	if m.Mid != last+1 {
+		c.sendErr(protocol.CodeMidGap, r.id.key, last+1, "mutation %d of this client on %q is out of order: expected %d", m.Mid, r.id.key, last+1)
+		return
+	}
+	r.apply(c.client, m.Mid, c.p.Actor, m.Name, m.Args, nil)
+}
+
+func (r *room) restMut(m *restMut) {
+	if r.loadErr != nil {
+		m.reply <- restResult{err: asAPIError(r.loadErr)}
+		return
+	}
+	if !r.exists {
+		typ, ok := r.srv.reg.Lookup(m.typ)
+		if m.typ == "" || !ok {
+			m.reply <- restResult{err: errorf(404, protocol.CodeNotFound, "no state %q; give its \"type\" to create it", r.id.key)}
+			return
+		}
+		if err := r.create(typ); err != nil {
+			m.reply <- restResult{err: asAPIError(err)}
+			return
+		}
+	}
+	if m.typ != "" && m.typ != r.typ.Name {
+		m.reply <- restResult{err: errorf(409, protocol.CodeTypeMismatch, "%q holds a %s, not a %s", r.id.key, r.typ.Name, m.typ)}
+		return
+	}
+	if m.client != "" {
+		last, err := r.mid(m.client)
+		if err != nil {
+			m.reply <- restResult{err: asAPIError(err)}
+			return
+		}
+		if m.mid <= last {
+			m.reply <- restResult{dup: true}
+			return
+		}
+	}
+	r.apply(m.client, m.mid, m.actor, m.name, m.args, m)
+}
+
+// apply runs one mutation on a copy of the state and, if the action
+// accepts it, makes the copy the state and queues the event for the batch.
+func (r *room) apply(client string, mid uint64, actor, name string, args json.RawMessage, rest *restMut) {
+	args = normArgs(args)
+	now := time.Now().UnixMilli()
+	e := storage.Event{Seq: r.seq + 1, Client: client, Mid: mid, Name: name, Args: args, Time: now, Actor: actor}
+	next := r.typ.Clone(r.state)
+	err := r.typ.Apply(next, eventCtx(r.id.key, &e), name, args)
+	if err == nil {
+		r.approx += len(args)
+		if r.approx > r.srv.cfg.Limits.MaxStateBytes {
+			b, encErr := r.typ.Encode(next)
+			switch {
+			case encErr != nil:
+				err = encErr
+			case len(b) > r.srv.cfg.Limits.MaxStateBytes:
+				err = runtime.Errorf(protocol.CodeStateTooLarge, "the state would be %d bytes, over the limit of %d (--max-state)", len(b), r.srv.cfg.Limits.MaxStateBytes)
+				r.approx -= len(args)
+			default:
+				r.approx = len(b)
+			}
+		}
+	}
+	if client != "" {
+		if r.w.Mids == nil {
+			r.w.Mids = map[string]uint64{}
+		}
+		r.w.Mids[client] = mid
+		r.mids[client] = mid
+	}
+	if err != nil {
+		code := runtime.ErrCode(err)
+		msg := err.Error()
+		if rj, ok := schema.AsRejection(err); ok {
+			msg = rj.Message
+		} else if e, ok := err.(*runtime.Error); ok {
+			msg = e.Message
+		}
+		if code == "" {
+			code = protocol.CodeInternal
+		}
+		if rest != nil {
+			r.out = append(r.out, outcome{rest: rest, apiErr: errorf(422, code, "%s", msg)})
+			return
+		}
+		r.w.Rejections = append(r.w.Rejections, storage.Rejection{Client: client, Mid: mid, Name: name, Code: code, Message: msg})
+		frame := protocol.Encode(&protocol.Msg{T: protocol.TRej, Key: r.id.key, Mid: mid, Name: name, Code: code, Message: msg})
+		r.out = append(r.out, outcome{frame: frame, client: client})
+		return
+	}
+	r.state = next
+	r.seq = e.Seq
+	r.sinceSnap++
+	r.w.Events = append(r.w.Events, e)
+	ev := protocol.Msg{T: protocol.TEv, Key: r.id.key, Seq: e.Seq, Client: client, Mid: mid, Name: name, Args: args, Time: now, Actor: actor}
+	if h := r.srv.cfg.HashEvery; h > 0 && e.Seq%uint64(h) == 0 {
+		if b, err := r.typ.Encode(next); err == nil {
+			ev.Hash = StateHash(b)
+		}
+	}
+	r.out = append(r.out, outcome{frame: protocol.Encode(&ev), seq: e.Seq, rest: rest})
+}
+
+// StateHash is the hash carried by ev: the first 16 hex digits of the
+// SHA-256 of the state's JSON encoding.
+func StateHash(encoded []byte) string {
+	sum := sha256.Sum256(encoded)
+	return hex.EncodeToString(sum[:8])
+}
+
+func normArgs(args json.RawMessage) json.RawMessage {
+	t := bytes.TrimSpace(args)
+	if len(t) == 0 || string(t) == "null" {
+		return json.RawMessage("{}")
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, t); err != nil {
+		return t
+	}
+	return buf.Bytes()
+}
+
+func (r *room) create(typ *runtime.Type) error {
+	var b [10]byte
+	rand.Read(b[:])
+	epoch := hex.EncodeToString(b[:])
+	w := &storage.Write{Namespace: r.id.ns, Key: r.id.key, Create: &storage.StateMeta{Type: typ.Name, Fingerprint: typ.Fingerprint, Epoch: epoch}}
+	if err := r.srv.store.Write(context.Background(), w); err != nil {
+		return err
+	}
+	r.typ, r.exists, r.state, r.seq, r.epoch, r.firstSeq = typ, true, typ.New(), 0, epoch, 0
+	r.approx = 0
+	return nil
+}
+
+// flush makes the batch durable, then tells: events to every subscriber,
+// refusals to their client, answers to REST callers.
+func (r *room) flush() {
+	w := &r.w
+	if len(w.Events) == 0 && len(w.Mids) == 0 && len(w.Rejections) == 0 && len(w.AckRejections) == 0 && w.Fingerprint == "" && len(r.out) == 0 {
+		return
+	}
+	w.Namespace, w.Key = r.id.ns, r.id.key
+	if r.exists && r.sinceSnap >= r.srv.cfg.SnapshotEvery && len(w.Events) > 0 {
+		if b, err := r.typ.Encode(r.state); err == nil {
+			w.Snapshot = &storage.Snapshot{Seq: r.seq, State: b}
+			r.approx = len(b)
+			if k := r.srv.cfg.KeepEvents; k > 0 && r.seq > uint64(k) {
+				w.CompactBelow = r.seq - uint64(k) + 1
+			}
+		}
+	}
+	err := r.srv.store.Write(context.Background(), w)
+	out := r.out
+	r.out = nil
+	if err != nil {
+		r.srv.log.Error("append failed; reloading the key from the log", "ns", r.id.ns, "key", r.id.key, "err", err)
+		for _, o := range out {
+			if o.rest != nil {
+				o.rest.reply <- restResult{err: errorf(503, protocol.CodeInternal, "the mutation could not be made durable; retry")}
+			}
+		}
+		*w = storage.Write{}
+		r.load()
+		// Subscribers heard nothing of the lost batch; their cursors are
+		// still valid. Their clients resend on the next resync.
+		for c := range r.subs {
+			c.sendErr(protocol.CodeInternal, r.id.key, 0, "a write failed; resubscribe")
+		}
+		return
+	}
+	if w.Snapshot != nil {
+		r.sinceSnap = 0
+		if w.CompactBelow > 0 {
+			r.firstSeq = w.CompactBelow
+		}
+	}
+	if r.firstSeq == 0 && len(w.Events) > 0 {
+		r.firstSeq = w.Events[0].Seq
+	}
+	*w = storage.Write{}
+	for _, o := range out {
+		switch {
+		case o.seq > 0:
+			for c := range r.subs {
+				c.enqueue(o.frame)
+			}
+			r.remember(o.seq, o.frame)
+			if o.rest != nil {
+				o.rest.reply <- restResult{seq: o.seq}
+			}
+		case o.rest != nil:
+			o.rest.reply <- restResult{err: o.apiErr}
+		case o.client != "":
+			for c := range r.subs {
+				if c.client == o.client {
+					c.enqueue(o.frame)
+				}
+			}
+		}
+	}
+}
+
+func (r *room) remember(seq uint64, frame []byte) {
+	if len(r.ring) == ringSize {
+		copy(r.ring, r.ring[1:])
+		r.ring = r.ring[:ringSize-1]
+	}
+	r.ring = append(r.ring, ringEvent{seq, frame})
+}
+
+// sub answers a subscription: catch-up, stored refusals, synced; then the
+// connection is a subscriber. The batch was flushed before, so the state is
+// the committed state.
+func (r *room) sub(c *conn, m *protocol.Msg) {
+	key := r.id.key
+	if r.loadErr != nil {
+		e := asAPIError(r.loadErr)
+		c.sendErr(e.Code, key, 0, "%s", e.Message)
+		c.unsubscribed(key)
+		return
+	}
+	typ, _ := r.srv.reg.Lookup(m.Type) // checked by the connection
+	if !r.exists {
+		if err := r.create(typ); err != nil {
+			c.sendErr(protocol.CodeInternal, key, 0, "creating the key failed")
+			r.srv.log.Error("create key", "ns", r.id.ns, "key", key, "err", err)
+			c.unsubscribed(key)
+			return
+		}
+	}
+	if r.typ != typ {
+		c.sendErr(protocol.CodeTypeMismatch, key, 0, "%q holds a %s, not a %s", key, r.typ.Name, m.Type)
+		c.unsubscribed(key)
+		return
+	}
+	ctx := context.Background()
+	frames, err := r.catchUp(ctx, m)
+	if err != nil {
+		c.sendErr(protocol.CodeInternal, key, 0, "reading the log failed")
+		r.srv.log.Error("catch-up", "ns", r.id.ns, "key", key, "err", err)
+		c.unsubscribed(key)
+		return
+	}
+	rejs, err := r.srv.store.Rejections(ctx, r.id.ns, key, c.client, m.Acked)
+	if err != nil {
+		r.srv.log.Error("rejections", "ns", r.id.ns, "key", key, "err", err)
+	}
+	for _, rj := range rejs {
+		frames = append(frames, protocol.Encode(&protocol.Msg{T: protocol.TRej, Key: key, Mid: rj.Mid, Name: rj.Name, Code: rj.Code, Message: rj.Message}))
+	}
+	if m.Acked > 0 {
+		if r.w.AckRejections == nil {
+			r.w.AckRejections = map[string]uint64{}
+		}
+		r.w.AckRejections[c.client] = m.Acked
+	}
+	mid, err := r.mid(c.client)
+	if err != nil {
+		c.sendErr(protocol.CodeInternal, key, 0, "reading the dedup cursor failed")
+		c.unsubscribed(key)
+		return
+	}
+	frames = append(frames, protocol.Encode(&protocol.Msg{T: protocol.TSynced, Key: key, Seq: r.seq, Epoch: r.epoch, Mid: mid}))
+	c.enqueue(frames...)
+	r.subs[c] = struct{}{}
+}
+
+// catchUp returns the frames that bring a client at (m.After, m.Epoch) to
+// the head: events, or a snapshot.
+func (r *room) catchUp(ctx context.Context, m *protocol.Msg) ([][]byte, error) {
+	head := r.seq
+	after := m.After
+	fresh := after == 0 && m.Epoch == ""
+	snap := m.Snap ||
+		(!fresh && m.Epoch != r.epoch) ||
+		after > head ||
+		head-after > catchUpMax ||
+		(r.firstSeq > 0 && after+1 < r.firstSeq)
+	if !snap && after == head {
+		return nil, nil
+	}
+	if snap {
+		b, err := r.typ.Encode(r.state)
+		if err != nil {
+			return nil, err
+		}
+		return [][]byte{protocol.Encode(&protocol.Msg{T: protocol.TSnap, Key: r.id.key, Seq: head, Epoch: r.epoch, State: b})}, nil
+	}
+	frames := make([][]byte, 0, head-after)
+	if len(r.ring) > 0 && r.ring[0].seq <= after+1 {
+		for _, e := range r.ring[after+1-r.ring[0].seq:] {
+			frames = append(frames, e.frame)
+		}
+		return frames, nil
+	}
+	evs, err := r.srv.store.Events(ctx, r.id.ns, r.id.key, after, int(head-after))
+	if err != nil {
+		return nil, err
+	}
+	for i := range evs {
+		e := &evs[i]
+		frames = append(frames, protocol.Encode(&protocol.Msg{T: protocol.TEv, Key: r.id.key, Seq: e.Seq, Client: e.Client, Mid: e.Mid, Name: e.Name, Args: e.Args, Time: e.Time, Actor: e.Actor}))
+	}
+	return frames, nil
+}
+
+// catchUpMax is the largest gap served as events; a larger one gets a snap.
+const catchUpMax = 512
+
+func (r *room) read() readResult {
+	if r.loadErr != nil {
+		return readResult{err: asAPIError(r.loadErr)}
+	}
+	if !r.exists {
+		return readResult{err: errorf(404, protocol.CodeNotFound, "no state %q in namespace %q", r.id.key, r.id.ns)}
+	}
+	b, err := r.typ.Encode(r.state)
+	if err != nil {
+		return readResult{err: asAPIError(err)}
+	}
+	return readResult{meta: storage.StateMeta{Namespace: r.id.ns, Key: r.id.key, Type: r.typ.Name, Fingerprint: r.typ.Fingerprint, Epoch: r.epoch, Seq: r.seq}, state: b}
+}

@@ -1,0 +1,226 @@
+// Package server is the Better-State sync server: a WebSocket endpoint that
+// multiplexes keys per connection, REST for health, namespaces, states and
+// history, rooms that hold each active key's authoritative state, and a
+// durable SQLite event log behind them.
+//
+// Generated server mains call Main; programs that embed the server call New
+// and serve Handler.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime"
+)
+
+// Limits bound what one client can ask of the server. Every limit has a
+// default (applied to zero values) and a flag in Main.
+type Limits struct {
+	MaxFrameBytes      int64         // largest WebSocket frame or REST body accepted (1 MiB)
+	MaxStateBytes      int           // largest encoded state a mutation may produce (16 MiB)
+	MaxKeysPerConn     int           // keys one connection may subscribe (1000)
+	MutationsPerSecond float64       // sustained mutations per connection (1000)
+	MutationBurst      int           // burst above the sustained rate (2000)
+	MaxConns           int           // concurrent WebSocket connections (20000)
+	SendQueue          int           // messages waiting for one connection before it is dropped (8192)
+	PingInterval       time.Duration // WebSocket ping period; a peer that does not answer within it is dropped (20s)
+	WriteTimeout       time.Duration // one write to a peer (10s)
+	HelloTimeout       time.Duration // time to send hello after connecting (10s)
+}
+
+// DefaultLimits returns the default limits.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxFrameBytes:      1 << 20,
+		MaxStateBytes:      16 << 20,
+		MaxKeysPerConn:     1000,
+		MutationsPerSecond: 1000,
+		MutationBurst:      2000,
+		MaxConns:           20000,
+		SendQueue:          8192,
+		PingInterval:       20 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		HelloTimeout:       10 * time.Second,
+	}
+}
+
+func (l *Limits) fill() {
+	d := DefaultLimits()
+	if l.MaxFrameBytes <= 0 {
+		l.MaxFrameBytes = d.MaxFrameBytes
+	}
+	if l.MaxStateBytes <= 0 {
+		l.MaxStateBytes = d.MaxStateBytes
+	}
+	if l.MaxKeysPerConn <= 0 {
+		l.MaxKeysPerConn = d.MaxKeysPerConn
+	}
+	if l.MutationsPerSecond <= 0 {
+		l.MutationsPerSecond = d.MutationsPerSecond
+	}
+	if l.MutationBurst <= 0 {
+		l.MutationBurst = max(d.MutationBurst, int(l.MutationsPerSecond))
+	}
+	if l.MaxConns <= 0 {
+		l.MaxConns = d.MaxConns
+	}
+	if l.SendQueue <= 0 {
+		l.SendQueue = d.SendQueue
+	}
+	if l.PingInterval <= 0 {
+		l.PingInterval = d.PingInterval
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = d.WriteTimeout
+	}
+	if l.HelloTimeout <= 0 {
+		l.HelloTimeout = d.HelloTimeout
+	}
+}
+
+// Config configures a Server.
+type Config struct {
+	// DBPath is the SQLite file (created if missing). Required unless Store is set.
+	DBPath string
+	// Store, if set, is used instead of opening DBPath. The server closes it.
+	Store storage.Store
+	// Sync is the SQLite durability, "full" (default) or "normal".
+	Sync string
+	// MaxBatch bounds group commit (default 512; 1 = one transaction per write).
+	MaxBatch int
+	// Registry holds the served state types. Required.
+	Registry *runtime.Registry
+	// DevKey, if set, is accepted as an admin key of namespace "default".
+	DevKey string
+	// Logger receives the server's logs (default: slog.Default()).
+	Logger *slog.Logger
+	// SnapshotEvery is the number of events between snapshots of a key (default 500).
+	SnapshotEvery int
+	// KeepEvents, if > 0, compacts a key's log at each snapshot, keeping
+	// this many events below the snapshot. 0 keeps every event.
+	KeepEvents int
+	// HashEvery is the number of events between state hashes in ev (default 100; <0 turns them off).
+	HashEvery int
+	// RoomIdle is how long a key without subscribers stays in memory (default 1m).
+	RoomIdle time.Duration
+	// OriginPatterns lists the browser origins allowed to open WebSockets
+	// (host patterns as in path.Match); requests without Origin are always allowed.
+	OriginPatterns []string
+	Limits         Limits
+}
+
+// Server serves Better-State over HTTP and WebSocket.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store storage.Store
+	reg   *runtime.Registry
+	auth  *authenticator
+
+	roomsMu sync.Mutex
+	rooms   map[roomID]*room
+	roomsWG sync.WaitGroup
+
+	connsMu sync.Mutex
+	conns   map[*conn]struct{}
+	nconns  atomic.Int64
+	connsWG sync.WaitGroup
+
+	closing   atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	mux       *http.ServeMux
+}
+
+// New opens the store and returns a server ready to serve Handler.
+func New(cfg Config) (*Server, error) {
+	if cfg.Registry == nil {
+		return nil, errors.New("server: Config.Registry is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SnapshotEvery <= 0 {
+		cfg.SnapshotEvery = 500
+	}
+	if cfg.HashEvery == 0 {
+		cfg.HashEvery = 100
+	}
+	if cfg.RoomIdle <= 0 {
+		cfg.RoomIdle = time.Minute
+	}
+	cfg.Limits.fill()
+	st := cfg.Store
+	if st == nil {
+		if cfg.DBPath == "" {
+			return nil, errors.New("server: Config.DBPath is required")
+		}
+		var err error
+		st, err = storage.OpenSQLite(cfg.DBPath, storage.SQLiteOptions{Sync: cfg.Sync, MaxBatch: cfg.MaxBatch})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		store: st,
+		reg:   cfg.Registry,
+		rooms: map[roomID]*room{},
+		conns: map[*conn]struct{}{},
+	}
+	s.auth = newAuthenticator(st, cfg.DevKey)
+	if cfg.DevKey != "" {
+		if err := st.EnsureNamespace(context.Background(), DefaultNamespace); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
+	s.routes()
+	return s, nil
+}
+
+// Store returns the server's event log.
+func (s *Server) Store() storage.Store { return s.store }
+
+// Handler returns the server's HTTP handler: /healthz, /v1/ws and the REST API.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Close stops the server gracefully: WebSocket connections are closed with
+// "shutting_down", every room commits what it has applied, and the store is
+// flushed and closed. The HTTP listener is the caller's to stop first.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.closing.Store(true)
+		s.connsMu.Lock()
+		conns := make([]*conn, 0, len(s.conns))
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.connsMu.Unlock()
+		for _, c := range conns {
+			c.fail(errShuttingDown)
+		}
+		s.connsWG.Wait()
+		s.roomsMu.Lock()
+		rooms := make([]*room, 0, len(s.rooms))
+		for _, r := range s.rooms {
+			rooms = append(rooms, r)
+		}
+		s.roomsMu.Unlock()
+		for _, r := range rooms {
+			r.stop()
+		}
+		s.roomsWG.Wait()
+		s.closeErr = s.store.Close()
+	})
+	return s.closeErr
+}
