@@ -96,6 +96,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		c.writeLoop()
 	}()
 	c.readLoop()
+	c.mu.Lock()
+	failing := c.failure != nil
+	c.mu.Unlock()
+	if failing {
+		// Let the writer send the fatal err before the connection goes.
+		select {
+		case <-writerDone:
+		case <-time.After(2 * time.Second):
+		}
+	}
 	c.cancel()
 	<-writerDone
 	c.leaveRooms()
@@ -417,23 +427,9 @@ func (c *conn) closeWith(e *apiError) {
 	ctx, cancel := context.WithTimeout(c.ctx, time.Second)
 	c.ws.Write(ctx, websocket.MessageText, protocol.Encode(&protocol.Msg{T: protocol.TErr, Code: e.Code, Message: e.Message, Fatal: true}))
 	cancel()
-	status := websocket.StatusPolicyViolation
-	if e.Code == protocol.CodeShuttingDown {
-		status = websocket.StatusGoingAway
-	}
-	// Close waits for the peer's close frame; a peer that does not answer
-	// within a second is cut off.
-	done := make(chan struct{})
-	go func() {
-		c.ws.Close(status, e.Code)
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(time.Second):
-		c.ws.CloseNow()
-		<-done
-	}
+	// The fatal err above carries the reason. The close handshake is
+	// skipped: a peer that stopped reading would hold it for seconds.
+	c.ws.CloseNow()
 	c.cancel()
 }
 

@@ -13,7 +13,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/better-state/better-state/examples/todos"
+	"github.com/better-state/better-state/internal/storage"
 	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/server"
 	"github.com/better-state/better-state/runtime/server/servertest"
 )
 
@@ -184,4 +186,36 @@ func stateOf(t *testing.T, s *servertest.Server, key string) (seq uint64, list t
 		t.Fatal(err)
 	}
 	return uint64(out["seq"].(float64)), list
+}
+
+func a2fp() string { return todos.ListType.Fingerprint }
+
+func epochOf(t *testing.T, s *servertest.Server, key string) string {
+	t.Helper()
+	code, out := rest(t, "GET", s.HTTPURL+"/v1/namespaces/default/states/"+key, s.Key, "")
+	if code != 200 {
+		t.Fatalf("GET %s: %d", key, code)
+	}
+	return out["epoch"].(string)
+}
+
+// createKey makes an API key in the server's store, as `keys create` does.
+func createKey(t *testing.T, s *servertest.Server, ns, role string) string {
+	t.Helper()
+	key, id, hash := server.NewKey()
+	err := s.Server().Store().CreateKey(context.Background(), storage.APIKey{ID: id, Namespace: ns, Hash: hash, Actor: id, Role: role, CreatedAt: time.Now().UnixMilli()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// expect2 returns the next message, whatever its type.
+func (c *wsc) expect2() protocol.Msg {
+	c.t.Helper()
+	m, err := c.next(10 * time.Second)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return m
 }

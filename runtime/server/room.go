@@ -106,9 +106,9 @@ type readResult struct {
 
 // outcome is what to tell once the batch is durable.
 type outcome struct {
-	frame  []byte  // ev frame to broadcast, or rej frame for client
-	seq    uint64  // for ev
-	client string  // rej: the originator
+	frame  []byte // ev frame to broadcast, or rej frame for client
+	seq    uint64 // for ev
+	client string // rej: the originator
 	rest   *restMut
 	apiErr *apiError
 }
