@@ -3,9 +3,11 @@
 package todos
 
 import (
-	runtime "github.com/better-state/better-state/runtime"
-	client "github.com/better-state/better-state/runtime/client"
-	schema "github.com/better-state/better-state/schema"
+	"slices"
+
+	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/client"
+	"github.com/better-state/better-state/schema"
 )
 
 // This file was generated for version 1 of the runtime contract. If these
@@ -44,19 +46,15 @@ func CloneList(src *List) *List {
 	if src == nil {
 		return nil
 	}
-	dst := new(List)
-	*dst = *src
-	if src.Items != nil {
-		dst.Items = make([]Item, len(src.Items))
-		copy(dst.Items, src.Items)
-	}
-	return dst
+	dst := *src
+	dst.Items = slices.Clone(dst.Items)
+	return &dst
 }
 
 // ListType describes List to the runtime.
 var ListType = &runtime.Type{
 	Name:        "todos.List",
-	Fingerprint: "0000000000000000",
+	Fingerprint: "3f9b480c63860f59",
 	Actions:     []string{"Add", "ClearDone", "Remove", "Rename", "Toggle"},
 	New:         func() any { return new(List) },
 	Clone:       func(s any) any { return CloneList(s.(*List)) },

@@ -6,8 +6,8 @@ package main
 import (
 	"os"
 
-	todos "github.com/better-state/better-state/examples/todos"
-	server "github.com/better-state/better-state/runtime/server"
+	"github.com/better-state/better-state/examples/todos"
+	"github.com/better-state/better-state/runtime/server"
 )
 
 func main() {

@@ -1,0 +1,360 @@
+// Package check is bsgen's determinism analysis. Every replica applies the
+// same mutations and must reach the same state, so an action may depend only
+// on its state, its schema.Ctx and its arguments. Check follows each action,
+// through the functions and methods of the schema's own module that it
+// calls, over the type-checked syntax that internal/gen/load produced
+// (go/types objects resolved by golang.org/x/tools, never names matched as
+// strings), and reports what breaks that rule:
+//
+//   - calls to (or uses of) time.Now, time.Since, time.Until, the top-level
+//     functions of math/rand and math/rand/v2, anything in crypto/rand, os
+//     and the network packages;
+//   - go statements, channel sends and receives, select, and range over a
+//     channel;
+//   - writes to package-level variables;
+//
+// and warns about range over a map, whose order differs between runs.
+// Only internal/gen imports it.
+package check
+
+import (
+	"fmt"
+	"go/ast"
+	"go/token"
+	"go/types"
+	"strings"
+
+	"golang.org/x/tools/go/packages"
+	"golang.org/x/tools/go/types/typeutil"
+
+	"github.com/better-state/better-state/internal/gen/load"
+	"github.com/better-state/better-state/internal/gen/model"
+)
+
+// Determinism checks every action of the program's schema packages.
+func Determinism(prog *load.Program) []model.Diagnostic {
+	c := &checker{prog: prog, decls: map[*types.Func]funcSource{}, reported: map[string]bool{}}
+	for _, p := range prog.Packages {
+		c.index(p)
+	}
+	for _, root := range prog.Roots {
+		for _, a := range root.Actions {
+			c.action(root, a)
+		}
+	}
+	return c.diags
+}
+
+// funcSource is a function's declaration and the package it was checked in.
+type funcSource struct {
+	decl *ast.FuncDecl
+	pkg  *packages.Package
+}
+
+type checker struct {
+	prog     *load.Program
+	decls    map[*types.Func]funcSource
+	diags    []model.Diagnostic
+	reported map[string]bool
+}
+
+func (c *checker) index(p *packages.Package) {
+	if p.TypesInfo == nil {
+		return
+	}
+	for _, f := range p.Syntax {
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok || fd.Body == nil {
+				continue
+			}
+			if fn, ok := p.TypesInfo.Defs[fd.Name].(*types.Func); ok {
+				c.decls[fn] = funcSource{fd, p}
+			}
+		}
+	}
+}
+
+// walk is the state of following one action.
+type walk struct {
+	c      *checker
+	root   *load.Schema
+	action string // "List.Add"
+	// via records, for each function reached, the function it was reached
+	// from, to explain transitive findings.
+	via   map[*types.Func]*types.Func
+	queue []*types.Func
+}
+
+func (c *checker) action(root *load.Schema, a load.ActionFunc) {
+	w := &walk{c: c, root: root, action: a.State.Name + "." + a.Action.Name, via: map[*types.Func]*types.Func{a.Func: nil}}
+	w.queue = append(w.queue, a.Func)
+	for len(w.queue) > 0 {
+		fn := w.queue[0]
+		w.queue = w.queue[1:]
+		src, ok := c.decls[fn]
+		if !ok {
+			continue
+		}
+		w.body(fn, src)
+	}
+}
+
+// reach records that from calls or uses fn and queues fn if its body is in
+// the schema's module.
+func (w *walk) reach(from, fn *types.Func) {
+	fn = fn.Origin()
+	if _, seen := w.via[fn]; seen {
+		return
+	}
+	if !w.c.prog.SameModule(w.root, fn.Pkg()) {
+		return
+	}
+	w.via[fn] = from
+	w.queue = append(w.queue, fn)
+}
+
+// chain describes how the action reached fn: "" for the action itself,
+// else " (through a -> b)".
+func (w *walk) chain(fn *types.Func) string {
+	var names []string
+	for f := fn; f != nil; f = w.via[f] {
+		if w.via[f] == nil {
+			break // the action itself
+		}
+		names = append([]string{w.funcName(f)}, names...)
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return " (through " + strings.Join(names, " -> ") + ")"
+}
+
+func (w *walk) funcName(f *types.Func) string {
+	return types.ObjectString(f, types.RelativeTo(w.root.Pkg.Types))[len("func "):]
+}
+
+func (w *walk) report(sev model.Severity, pos token.Pos, fn *types.Func, format string, args ...any) {
+	p := w.c.prog.Fset.Position(pos)
+	msg := w.action + " " + fmt.Sprintf(format, args...)
+	// One report per place and kind, naming the first action that reaches
+	// it, whatever the number of actions that share the helper.
+	key := fmt.Sprintf("%s:%d:%d:%s", p.Filename, p.Line, p.Column, format)
+	if w.c.reported[key] {
+		return
+	}
+	w.c.reported[key] = true
+	if ch := w.chain(fn); ch != "" {
+		// Put the chain right after the construct, before the advice.
+		if i := strings.Index(msg, ": "); i >= 0 {
+			msg = msg[:i] + ch + msg[i:]
+		} else {
+			msg += ch
+		}
+	}
+	w.c.diags = append(w.c.diags, model.Diagnostic{
+		Pos:      model.Pos{File: p.Filename, Line: p.Line, Col: p.Column},
+		Severity: sev,
+		Message:  msg,
+	})
+}
+
+func (w *walk) errorf(pos token.Pos, fn *types.Func, format string, args ...any) {
+	w.report(model.Error, pos, fn, format, args...)
+}
+
+// Advice shared by several findings.
+const (
+	adviceConcurrency = "an action runs to completion on one goroutine, the same way on every replica; keep the data in the state or pass it as an argument"
+	adviceGlobal      = "package state is not replicated, so replicas diverge; keep the data in the state"
+	adviceMapRange    = "map order differs between replicas; if the order reaches the state, range over slices.Sorted(maps.Keys(m)) instead"
+)
+
+// body inspects the body of fn.
+func (w *walk) body(fn *types.Func, src funcSource) {
+	info := src.pkg.TypesInfo
+	var visit func(ast.Node) bool
+	visit = func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.GoStmt:
+			w.errorf(n.Go, fn, "starts a goroutine: %s", adviceConcurrency)
+		case *ast.SendStmt:
+			w.errorf(n.Arrow, fn, "sends on a channel: %s", adviceConcurrency)
+		case *ast.UnaryExpr:
+			if n.Op == token.ARROW {
+				w.errorf(n.OpPos, fn, "receives from a channel: %s", adviceConcurrency)
+			}
+		case *ast.SelectStmt:
+			w.errorf(n.Select, fn, "uses select, which picks a ready case at random: %s", adviceConcurrency)
+			// Report the select once, not each of its cases' channel
+			// operations; the cases' bodies are still inspected.
+			for _, cl := range n.Body.List {
+				for _, s := range cl.(*ast.CommClause).Body {
+					ast.Inspect(s, visit)
+				}
+			}
+			return false
+		case *ast.RangeStmt:
+			w.rangeStmt(fn, info, n)
+		case *ast.AssignStmt:
+			if n.Tok != token.DEFINE {
+				for _, lhs := range n.Lhs {
+					w.write(fn, info, lhs)
+				}
+			}
+		case *ast.IncDecStmt:
+			w.write(fn, info, n.X)
+		case *ast.CallExpr:
+			if id, ok := ast.Unparen(n.Fun).(*ast.Ident); ok && len(n.Args) > 0 {
+				if b, ok := info.Uses[id].(*types.Builtin); ok {
+					switch b.Name() {
+					case "delete", "clear", "copy":
+						w.write(fn, info, n.Args[0])
+					}
+				}
+			}
+		case *ast.SelectorExpr:
+			// pkg.F, x.Method, x.field: the selected name is reported at
+			// the start of the whole expression.
+			w.use(fn, info, n.Sel, n.Pos())
+			ast.Inspect(n.X, visit)
+			return false
+		case *ast.Ident:
+			w.use(fn, info, n, n.Pos())
+		}
+		return true
+	}
+	ast.Inspect(src.decl.Body, visit)
+}
+
+// use handles an identifier that may denote a function or a variable.
+func (w *walk) use(fn *types.Func, info *types.Info, id *ast.Ident, pos token.Pos) {
+	switch obj := info.Uses[id].(type) {
+	case *types.Func:
+		if advice, ok := forbidden(obj); ok {
+			w.errorf(pos, fn, "calls %s: %s", qualified(obj), advice)
+			return
+		}
+		w.reach(fn, obj)
+	case *types.Var:
+		if obj.Pkg() != nil && !obj.IsField() && obj.Parent() == obj.Pkg().Scope() {
+			if advice, ok := forbiddenPackage(obj.Pkg().Path()); ok {
+				w.errorf(pos, fn, "uses %s: %s", qualified(obj), advice)
+			}
+		}
+	}
+}
+
+// write reports lhs if it stores into a package-level variable.
+func (w *walk) write(fn *types.Func, info *types.Info, lhs ast.Expr) {
+	id := rootIdent(info, lhs)
+	if id == nil {
+		return
+	}
+	v, ok := info.Uses[id].(*types.Var)
+	if !ok || v.Pkg() == nil || v.IsField() || v.Parent() != v.Pkg().Scope() {
+		return
+	}
+	w.errorf(lhs.Pos(), fn, "writes the package-level variable %s: %s", qualified(v), adviceGlobal)
+}
+
+// rootIdent returns the variable that an assignment to e stores into:
+// x for x, x.f, x[i], *x, pkg.x and combinations of them.
+func rootIdent(info *types.Info, e ast.Expr) *ast.Ident {
+	for {
+		switch x := e.(type) {
+		case *ast.Ident:
+			return x
+		case *ast.ParenExpr:
+			e = x.X
+		case *ast.SelectorExpr:
+			if id, ok := x.X.(*ast.Ident); ok {
+				if _, isPkg := info.Uses[id].(*types.PkgName); isPkg {
+					return x.Sel
+				}
+			}
+			e = x.X
+		case *ast.IndexExpr:
+			e = x.X
+		case *ast.StarExpr:
+			e = x.X
+		default:
+			return nil
+		}
+	}
+}
+
+func (w *walk) rangeStmt(fn *types.Func, info *types.Info, n *ast.RangeStmt) {
+	t := info.TypeOf(n.X)
+	if t == nil {
+		return
+	}
+	switch t.Underlying().(type) {
+	case *types.Map:
+		w.report(model.Warning, n.For, fn, "ranges over a map: %s", adviceMapRange)
+	case *types.Chan:
+		w.errorf(n.For, fn, "ranges over a channel, receiving from it: %s", adviceConcurrency)
+	case *types.Signature:
+		// Iterators over a map's keys or values have the map's order.
+		if call, ok := ast.Unparen(n.X).(*ast.CallExpr); ok {
+			if f := typeutil.StaticCallee(info, call); f != nil && f.Pkg() != nil && f.Pkg().Path() == "maps" {
+				switch f.Name() {
+				case "All", "Keys", "Values":
+					w.report(model.Warning, n.For, fn, "ranges over maps.%s, in map order: %s", f.Name(), adviceMapRange)
+				}
+			}
+		}
+	}
+}
+
+// qualified names a package-level object with its package path, or a
+// method with its receiver: time.Now, math/rand/v2.IntN, (*os.File).Write.
+func qualified(obj types.Object) string {
+	if f, ok := obj.(*types.Func); ok {
+		if recv := f.Signature().Recv(); recv != nil {
+			return "(" + types.TypeString(recv.Type(), nil) + ")." + f.Name()
+		}
+	}
+	return obj.Pkg().Path() + "." + obj.Name()
+}
+
+// forbidden reports whether calling f breaks determinism, and what to use
+// instead.
+func forbidden(f *types.Func) (string, bool) {
+	if f.Pkg() == nil {
+		return "", false
+	}
+	path := f.Pkg().Path()
+	method := f.Signature().Recv() != nil
+	switch path {
+	case "time":
+		switch f.Name() {
+		case "Now", "Since", "Until":
+			if !method {
+				return "the clock differs between replicas; use ctx.Time(), the mutation's time, the same on every replica", true
+			}
+		}
+		return "", false
+	case "math/rand", "math/rand/v2":
+		if !method {
+			return "its random source differs between replicas; use ctx.Rand(), seeded the same on every replica", true
+		}
+		return "", false
+	}
+	return forbiddenPackage(path)
+}
+
+// forbiddenPackage reports whether every function and variable of the
+// package at path breaks determinism, and what to use instead.
+func forbiddenPackage(path string) (string, bool) {
+	switch {
+	case path == "crypto/rand":
+		return "it is random on every replica; use ctx.Rand() for random numbers or ctx.NewID() for identifiers", true
+	case path == "os" || strings.HasPrefix(path, "os/"):
+		return "it depends on the machine the action runs on; an action may read only its state, ctx and arguments (read the environment outside and pass values as arguments; ctx.Actor() and ctx.Client() say who acts)", true
+	case path == "net" || path == "net/http" || strings.HasPrefix(path, "net/http/") ||
+		path == "net/rpc" || strings.HasPrefix(path, "net/rpc/") || path == "net/smtp":
+		return "it does network I/O, which differs between replicas; do I/O outside actions and pass its results as arguments", true
+	}
+	return "", false
+}
