@@ -7,7 +7,6 @@ package emit
 import (
 	"bytes"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -363,7 +362,7 @@ func pointerPlace(name string) place {
 
 func (p place) value() *jen.Statement {
 	if p.ptr {
-		return jen.Parens(jen.Op("*").Add(p.code()))
+		return jen.Op("*").Add(p.code())
 	}
 	return p.code()
 }
@@ -381,6 +380,9 @@ func (p place) field(name string) place {
 }
 
 func (p place) index(i string) place {
+	if p.ptr {
+		return place{code: func() *jen.Statement { return jen.Parens(p.value()).Index(jen.Id(i)) }}
+	}
 	return place{code: func() *jen.Statement { return p.value().Index(jen.Id(i)) }}
 }
 
@@ -416,7 +418,7 @@ func (e *emitter) fixup(g *jen.Group, p place, t *model.Type, depth int) {
 			k, v := "k"+d, "v"+d
 			g.For(jen.List(jen.Id(k), jen.Id(v)).Op(":=").Range().Add(p.value())).BlockFunc(func(g *jen.Group) {
 				e.fixup(g, valuePlace(v), t.Elem, depth+1)
-				g.Add(p.value()).Index(jen.Id(k)).Op("=").Id(v)
+				g.Add(p.index(k).code()).Op("=").Id(v)
 			})
 		}
 	case model.Pointer:
@@ -438,7 +440,31 @@ func (e *emitter) fixup(g *jen.Group, p place, t *model.Type, depth int) {
 	}
 }
 
-var nonIdent = regexp.MustCompile(`[^A-Za-z0-9]+`)
+// mangle spells a type argument as part of an identifier.
+func mangle(t *model.Type) string {
+	switch t.Kind {
+	case model.Basic:
+		return t.Name
+	case model.Named:
+		s := t.Name
+		if !t.Local {
+			s = t.PkgName + t.Name
+		}
+		for _, a := range t.Args {
+			s += "_" + mangle(a)
+		}
+		return s
+	case model.Pointer:
+		return "Ptr" + mangle(t.Elem)
+	case model.Slice:
+		return "Slice" + mangle(t.Elem)
+	case model.Array:
+		return "Array" + strconv.FormatInt(t.Len, 10) + mangle(t.Elem)
+	case model.Map:
+		return "Map" + mangle(t.Key) + "To" + mangle(t.Elem)
+	}
+	return "Struct"
+}
 
 // helper returns the name of the deep-copy helper of the local named type
 // t, queueing it for emission.
@@ -447,12 +473,8 @@ func (e *emitter) helper(t *model.Type) string {
 		return name
 	}
 	name := "bsDeepCopy" + t.Name
-	if len(t.Args) > 0 {
-		var args []string
-		for _, a := range t.Args {
-			args = append(args, strings.Trim(nonIdent.ReplaceAllString(a.String(), "_"), "_"))
-		}
-		name += "_" + strings.Join(args, "_")
+	for _, a := range t.Args {
+		name += "_" + mangle(a)
 	}
 	e.helpers[t] = name
 	e.queue = append(e.queue, t)

@@ -1,0 +1,252 @@
+package gen_test
+
+import (
+	"bytes"
+	"flag"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/better-state/better-state/internal/gen"
+)
+
+var update = flag.Bool("update", false, "rewrite the wanted files of testdata/*/want from the generator's output")
+
+// A golden case is a directory testdata/<case> with:
+//
+//	in/          the input: a schema package (and maybe packages it imports)
+//	server       optional: the -server directory, relative to in/
+//	want/        the wanted files, by path relative to in/, and
+//	want/diagnostics.txt, the wanted diagnostics (positions relative to
+//	             the case directory), empty when there are none
+//
+// Inputs live under testdata so that go build ./... ignores them.
+type golden struct {
+	name, dir string
+	files     map[string][]byte // by path relative to in/
+	diags     string
+}
+
+func generateCase(t *testing.T, dir string) golden {
+	t.Helper()
+	cfg := gen.Config{Dir: dir, Patterns: []string{"./in/..."}}
+	if b, err := os.ReadFile(filepath.Join(dir, "server")); err == nil {
+		cfg.Server = strings.TrimSpace(string(b))
+	}
+	res, err := gen.Generate(cfg)
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	g := golden{name: filepath.Base(dir), dir: dir, files: map[string][]byte{}}
+	var diags strings.Builder
+	for _, d := range res.Diagnostics {
+		diags.WriteString(d.Format(dir) + "\n")
+	}
+	g.diags = diags.String()
+	for _, f := range res.Files {
+		rel, err := filepath.Rel(filepath.Join(dir, "in"), f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.files[filepath.ToSlash(rel)] = f.Content
+	}
+	return g
+}
+
+func readWant(t *testing.T, dir string) golden {
+	t.Helper()
+	g := golden{name: filepath.Base(dir), dir: dir, files: map[string][]byte{}}
+	want := filepath.Join(dir, "want")
+	err := filepath.WalkDir(want, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(want, path)
+		if rel == "diagnostics.txt" {
+			g.diags = string(b)
+		} else {
+			g.files[filepath.ToSlash(rel)] = b
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func writeWant(t *testing.T, g golden) {
+	t.Helper()
+	want := filepath.Join(g.dir, "want")
+	if err := os.RemoveAll(want); err != nil {
+		t.Fatal(err)
+	}
+	for rel, b := range g.files {
+		p := filepath.Join(want, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(want, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(want, "diagnostics.txt"), []byte(g.diags), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func cases(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			abs, err := filepath.Abs(filepath.Join("testdata", e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dirs = append(dirs, abs)
+		}
+	}
+	if len(dirs) == 0 {
+		t.Fatal("no golden cases")
+	}
+	return dirs
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// TestGolden generates every case and compares the files and diagnostics
+// with the wanted ones; generating a second time must give the same bytes.
+func TestGolden(t *testing.T) {
+	for _, dir := range cases(t) {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			got := generateCase(t, dir)
+			again := generateCase(t, dir)
+			if got.diags != again.diags {
+				t.Errorf("diagnostics differ between two runs:\n%s\n---\n%s", got.diags, again.diags)
+			}
+			for name, b := range got.files {
+				if !bytes.Equal(b, again.files[name]) {
+					t.Errorf("%s differs between two runs", name)
+				}
+			}
+			if *update {
+				writeWant(t, got)
+				return
+			}
+			want := readWant(t, dir)
+			if got.diags != want.diags {
+				t.Errorf("diagnostics:\n%s\nwant:\n%s", got.diags, want.diags)
+			}
+			if g, w := strings.Join(sortedKeys(got.files), " "), strings.Join(sortedKeys(want.files), " "); g != w {
+				t.Errorf("generated files [%s], want [%s]", g, w)
+			}
+			for name, b := range got.files {
+				if w, ok := want.files[name]; ok && !bytes.Equal(b, w) {
+					t.Errorf("%s differs from want/%s (run go test ./internal/gen -update to accept):\n%s", name, name, lineDiff(string(w), string(b)))
+				}
+			}
+		})
+	}
+}
+
+// lineDiff shows the first lines where want and got differ.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var a, b string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			b = g[i]
+		}
+		if a != b {
+			return "line " + strconv.Itoa(i+1) + ":\nwant: " + a + "\ngot:  " + b
+		}
+	}
+	return ""
+}
+
+// TestGoldenBuild compiles every case whose wanted output has no errors,
+// together with its inputs, and runs the inputs' tests against it: the
+// wanted files are real code, and their dispatchers and clones work.
+func TestGoldenBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the golden packages with the go command")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	for _, dir := range cases(t) {
+		want := readWant(t, dir)
+		if len(want.files) == 0 {
+			continue // an error case: nothing generated
+		}
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			// A directory whose name starts with "_" is inside the module
+			// (so it can import the runtime) but ignored by ./... patterns.
+			build, err := os.MkdirTemp(".", "_golden-"+filepath.Base(dir)+"-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(build) })
+			if err := os.CopyFS(build, os.DirFS(filepath.Join(dir, "in"))); err != nil {
+				t.Fatal(err)
+			}
+			for rel, b := range want.files {
+				p := filepath.Join(build, filepath.FromSlash(rel))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var pkgs []string
+			filepath.WalkDir(build, func(path string, d fs.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					if m, _ := filepath.Glob(filepath.Join(path, "*.go")); len(m) > 0 {
+						pkgs = append(pkgs, "./"+filepath.ToSlash(path))
+					}
+				}
+				return nil
+			})
+			for _, args := range [][]string{
+				append([]string{"vet"}, pkgs...),
+				append([]string{"test", "-count=1"}, pkgs...),
+			} {
+				cmd := exec.Command(gobin, args...)
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+				t.Logf("go %s:\n%s", args[0], out)
+			}
+		})
+	}
+}
