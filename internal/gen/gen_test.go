@@ -227,15 +227,33 @@ func TestGoldenBuild(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// Imports of the input packages now mean the copies.
+			const module = "github.com/better-state/better-state/internal/gen/"
+			inPath := module + "testdata/" + filepath.Base(dir) + "/in"
+			buildPath := module + filepath.Base(build)
 			var pkgs []string
-			filepath.WalkDir(build, func(path string, d fs.DirEntry, err error) error {
-				if err == nil && d.IsDir() {
+			err = filepath.WalkDir(build, func(path string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if d.IsDir() {
 					if m, _ := filepath.Glob(filepath.Join(path, "*.go")); len(m) > 0 {
 						pkgs = append(pkgs, "./"+filepath.ToSlash(path))
 					}
+					return nil
+				}
+				if strings.HasSuffix(path, ".go") {
+					b, err := os.ReadFile(path)
+					if err != nil {
+						return err
+					}
+					return os.WriteFile(path, bytes.ReplaceAll(b, []byte(`"`+inPath), []byte(`"`+buildPath)), 0o644)
 				}
 				return nil
 			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, args := range [][]string{
 				append([]string{"vet"}, pkgs...),
 				append([]string{"test", "-count=1"}, pkgs...),

@@ -80,7 +80,11 @@ func ServerMain(p *model.Package, command string) ([]byte, error) {
 	f := jen.NewFile("main")
 	f.HeaderComment(Header)
 	f.PackageComment(fmt.Sprintf("Command %s serves the states of package %s.", command, p.Name))
-	f.ImportName(p.Path, p.Name)
+	if p.Path[strings.LastIndex(p.Path, "/")+1:] == p.Name {
+		f.ImportName(p.Path, p.Name)
+	} else {
+		f.ImportAlias(p.Path, p.Name)
+	}
 	f.ImportName(ServerPath, "server")
 	f.Func().Id("main").Params().Block(
 		jen.Qual("os", "Exit").Call(jen.Qual(ServerPath, "Main").Call(
@@ -285,7 +289,7 @@ func receiverName(a *model.Action) string {
 // typ spells t.
 func (e *emitter) typ(t *model.Type) *jen.Statement {
 	switch t.Kind {
-	case model.Basic:
+	case model.Basic, model.Other:
 		return jen.Id(t.Name)
 	case model.Named:
 		var s *jen.Statement

@@ -263,17 +263,17 @@ func describePackage(p *packages.Package) (*Schema, []model.Diagnostic) {
 		return nil, nil
 	}
 	s := &Schema{Pkg: p, Model: mp}
-	wire := map[string]token.Pos{}
+	wire := map[string]string{}
 	for _, m := range found {
 		st, actions := d.describeState(m.spec, m.dir)
 		if st == nil {
 			continue
 		}
 		if prev, dup := wire[st.WireName]; dup {
-			d.errorf(m.spec.Name.Pos(), "state %s has the wire name %q, already used by the state at %s", st.Name, st.WireName, d.fset.Position(prev))
+			d.errorf(m.spec.Name.Pos(), "state %s has the wire name %q, already used by state %s; give one a name=<wire name>", st.Name, st.WireName, prev)
 			continue
 		}
-		wire[st.WireName] = m.spec.Name.Pos()
+		wire[st.WireName] = st.Name
 		mp.States = append(mp.States, st)
 		s.Actions = append(s.Actions, actions...)
 	}
@@ -568,7 +568,8 @@ func (d *describer) convert(t types.Type) *model.Type {
 		}
 		return mt
 	}
-	panic(fmt.Sprintf("bsgen: unexpected type %s", t))
+	// A channel, function or interface where encoding/json ignores it.
+	return &model.Type{Kind: model.Other, Name: types.TypeString(t, types.RelativeTo(d.pkg.Types))}
 }
 
 // spellable reports whether the underlying type of another package's named

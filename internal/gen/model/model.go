@@ -67,6 +67,10 @@ const (
 	Array               // [Len]Elem
 	Map                 // map[Key]Elem
 	Struct              // struct{ Fields }
+	// Other is a type that only appears where encoding/json ignores it
+	// (an unexported or json:"-" field of a parameter's struct): a
+	// channel, function or interface, spelled by Name and never cloned.
+	Other
 )
 
 // Type is a Go type as far as bsgen needs it. Named types are shared: every
@@ -225,7 +229,7 @@ func (t *Type) String() string {
 
 func (t *Type) write(b *strings.Builder, qualifyLocal bool) {
 	switch t.Kind {
-	case Basic:
+	case Basic, Other:
 		b.WriteString(t.Name)
 	case Named:
 		if t.PkgName != "" && (!t.Local || qualifyLocal) {
