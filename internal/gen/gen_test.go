@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/better-state/better-state/internal/gen"
 )
@@ -266,5 +267,120 @@ func TestGoldenBuild(t *testing.T) {
 				t.Logf("go %s:\n%s", args[0], out)
 			}
 		})
+	}
+}
+
+// TestDeterminismFindings names, for each construct the determinism check
+// refuses or warns about, the action of testdata/nondet that uses it and
+// the message it must get, including what to use instead.
+func TestDeterminismFindings(t *testing.T) {
+	dir, _ := filepath.Abs("testdata/nondet")
+	res, err := gen.Generate(gen.Config{Dir: dir, Patterns: []string{"./in"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.HasErrors() || len(res.Files) != 0 {
+		t.Fatalf("want errors and no files, got %d files", len(res.Files))
+	}
+	var lines []string
+	for _, d := range res.Diagnostics {
+		lines = append(lines, d.Format(dir))
+	}
+	all := strings.Join(lines, "\n")
+	for _, tc := range []struct{ construct, want string }{
+		{"time.Now", "in/nondet.go:38:50: S.Now calls time.Now: the clock differs between replicas; use ctx.Time()"},
+		{"time.Since", "in/nondet.go:39:53: S.Since calls time.Since: the clock differs between replicas; use ctx.Time()"},
+		{"time.Until", "in/nondet.go:40:53: S.Until calls time.Until: the clock differs between replicas; use ctx.Time()"},
+		{"math/rand", "in/nondet.go:41:49: S.Rand calls math/rand.Intn: its random source differs between replicas; use ctx.Rand()"},
+		{"math/rand/v2", "in/nondet.go:43:8: S.RandV2 calls math/rand/v2.IntN: its random source differs between replicas; use ctx.Rand()"},
+		{"crypto/rand", "in/nondet.go:48:2: S.CryptoRand calls crypto/rand.Read: it is random on every replica; use ctx.Rand() for random numbers or ctx.NewID() for identifiers"},
+		{"os function", "in/nondet.go:53:28: S.Env calls os.Getenv: it depends on the machine the action runs on; an action may read only its state, ctx and arguments"},
+		{"os variable", "in/nondet.go:56:52: S.Args uses os.Args: it depends on the machine"},
+		{"net", "in/nondet.go:58:14: S.Lookup calls net.LookupHost: it does network I/O, which differs between replicas; do I/O outside actions and pass its results as arguments"},
+		{"go statement", "in/nondet.go:63:2: S.Go starts a goroutine: an action runs to completion on one goroutine"},
+		{"channel send", "in/nondet.go:68:4: S.Send sends on a channel: an action runs to completion on one goroutine"},
+		{"channel receive", "in/nondet.go:73:8: S.Receive receives from a channel: an action runs to completion on one goroutine"},
+		{"select", "in/nondet.go:78:2: S.Select uses select, which picks a ready case at random: an action runs to completion on one goroutine"},
+		{"range over channel", "in/nondet.go:88:2: S.RangeChan ranges over a channel, receiving from it"},
+		{"global assignment", "in/nondet.go:93:47: S.Global writes the package-level variable counter: package state is not replicated, so replicas diverge; keep the data in the state"},
+		{"global increment", "in/nondet.go:94:47: S.GlobalInc writes the package-level variable counter"},
+		{"global map element", "in/nondet.go:96:2: S.GlobalMap writes the package-level variable cache"},
+		{"delete from a global map", "in/nondet.go:97:9: S.GlobalMap writes the package-level variable cache"},
+		{"append to a global slice", "in/nondet.go:100:60: S.GlobalAppend writes the package-level variable last"},
+		{"global struct field", "in/nondet.go:101:60: S.GlobalField writes the package-level variable hits"},
+		{"through a method and a function", "in/nondet.go:106:52: S.Through calls time.Now (through (*S).stamp -> now): the clock differs"},
+		{"inside a closure", "in/nondet.go:110:33: S.Closure calls time.Now: the clock differs"},
+		{"as a function value", "in/nondet.go:117:11: S.FuncValue uses time.Now: the clock differs"},
+		{"another package of the module", "in/helper/helper.go:10:31: S.OtherPackage calls math/rand.Intn (through helper.Pick): its random source differs between replicas; use ctx.Rand()"},
+		{"range over a map (warning)", "in/nondet.go:130:2: warning: S.MapRange ranges over a map: map order differs between replicas; if the order reaches the state, range over slices.Sorted(maps.Keys(m)) instead"},
+		{"range over maps.Keys (warning)", "in/nondet.go:138:2: warning: S.MapKeys ranges over maps.Keys, in map order"},
+	} {
+		if !strings.Contains(all, tc.want) {
+			t.Errorf("%s: no diagnostic %q", tc.construct, tc.want)
+		}
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "S.Fine ") || strings.Contains(l, "helperNotCalled") || strings.Contains(l, "Tally") {
+			t.Errorf("deterministic code reported: %s", l)
+		}
+	}
+	if len(lines) != 26 {
+		t.Errorf("%d diagnostics, want 26:\n%s", len(lines), all)
+	}
+}
+
+// TestFileCommit writes a file once and leaves it untouched when its
+// content is the same.
+func TestFileCommit(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sub", "x_bs.go")
+	f := gen.File{Path: p, Content: []byte("package x\n")}
+	if changed, err := f.Commit(); err != nil || !changed {
+		t.Fatalf("first commit: %v %v", changed, err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := f.Commit(); err != nil || changed {
+		t.Fatalf("second commit: %v %v", changed, err)
+	}
+	if st, _ := os.Stat(p); !st.ModTime().Equal(old) {
+		t.Fatalf("unchanged file rewritten: mtime %v", st.ModTime())
+	}
+	f.Content = []byte("package y\n")
+	if changed, err := f.Commit(); err != nil || !changed {
+		t.Fatalf("changed commit: %v %v", changed, err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "package y\n" {
+		t.Fatalf("content %q", b)
+	}
+}
+
+// TestExamplesUpToDate regenerates the examples and compares with the
+// committed files, byte for byte: what go generate ./examples/... writes.
+func TestExamplesUpToDate(t *testing.T) {
+	for _, ex := range []struct{ dir, server string }{
+		{"../../examples/todos", "./cmd/todos-server"},
+		{"../../examples/polls", "./cmd/polls-server"},
+	} {
+		res, err := gen.Generate(gen.Config{Dir: ex.dir, Server: ex.server})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Diagnostics) != 0 {
+			t.Errorf("%s: diagnostics %v", ex.dir, res.Diagnostics)
+		}
+		if len(res.Files) != 2 {
+			t.Fatalf("%s: %d files", ex.dir, len(res.Files))
+		}
+		for _, f := range res.Files {
+			b, err := os.ReadFile(f.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(b, f.Content) {
+				t.Errorf("%s is stale: run go generate ./examples/...", f.Path)
+			}
+		}
 	}
 }

@@ -130,8 +130,24 @@ func (w *walk) chain(fn *types.Func) string {
 	return " (through " + strings.Join(names, " -> ") + ")"
 }
 
+// funcName names f briefly: now, (*S).stamp, helper.Pick.
 func (w *walk) funcName(f *types.Func) string {
-	return types.ObjectString(f, types.RelativeTo(w.root.Pkg.Types))[len("func "):]
+	if recv := f.Signature().Recv(); recv != nil {
+		return "(" + types.TypeString(recv.Type(), w.qualifier) + ")." + f.Name()
+	}
+	if f.Pkg() != w.root.Pkg.Types {
+		return f.Pkg().Name() + "." + f.Name()
+	}
+	return f.Name()
+}
+
+// qualifier spells the schema package's own types unqualified and the
+// others by package name.
+func (w *walk) qualifier(p *types.Package) string {
+	if p == w.root.Pkg.Types {
+		return ""
+	}
+	return p.Name()
 }
 
 func (w *walk) report(sev model.Severity, pos token.Pos, fn *types.Func, format string, args ...any) {
@@ -173,6 +189,7 @@ const (
 // body inspects the body of fn.
 func (w *walk) body(fn *types.Func, src funcSource) {
 	info := src.pkg.TypesInfo
+	called := map[ast.Expr]bool{} // the Fun of every call
 	var visit func(ast.Node) bool
 	visit = func(n ast.Node) bool {
 		switch n := n.(type) {
@@ -205,6 +222,7 @@ func (w *walk) body(fn *types.Func, src funcSource) {
 		case *ast.IncDecStmt:
 			w.write(fn, info, n.X)
 		case *ast.CallExpr:
+			called[ast.Unparen(n.Fun)] = true
 			if id, ok := ast.Unparen(n.Fun).(*ast.Ident); ok && len(n.Args) > 0 {
 				if b, ok := info.Uses[id].(*types.Builtin); ok {
 					switch b.Name() {
@@ -216,11 +234,11 @@ func (w *walk) body(fn *types.Func, src funcSource) {
 		case *ast.SelectorExpr:
 			// pkg.F, x.Method, x.field: the selected name is reported at
 			// the start of the whole expression.
-			w.use(fn, info, n.Sel, n.Pos())
+			w.use(fn, info, n.Sel, n.Pos(), called[n])
 			ast.Inspect(n.X, visit)
 			return false
 		case *ast.Ident:
-			w.use(fn, info, n, n.Pos())
+			w.use(fn, info, n, n.Pos(), called[n])
 		}
 		return true
 	}
@@ -228,11 +246,15 @@ func (w *walk) body(fn *types.Func, src funcSource) {
 }
 
 // use handles an identifier that may denote a function or a variable.
-func (w *walk) use(fn *types.Func, info *types.Info, id *ast.Ident, pos token.Pos) {
+func (w *walk) use(fn *types.Func, info *types.Info, id *ast.Ident, pos token.Pos, call bool) {
 	switch obj := info.Uses[id].(type) {
 	case *types.Func:
 		if advice, ok := forbidden(obj); ok {
-			w.errorf(pos, fn, "calls %s: %s", qualified(obj), advice)
+			verb := "calls"
+			if !call {
+				verb = "uses"
+			}
+			w.errorf(pos, fn, "%s %s: %s", verb, qualified(obj), advice)
 			return
 		}
 		w.reach(fn, obj)
@@ -255,7 +277,11 @@ func (w *walk) write(fn *types.Func, info *types.Info, lhs ast.Expr) {
 	if !ok || v.Pkg() == nil || v.IsField() || v.Parent() != v.Pkg().Scope() {
 		return
 	}
-	w.errorf(lhs.Pos(), fn, "writes the package-level variable %s: %s", qualified(v), adviceGlobal)
+	name := v.Name()
+	if v.Pkg() != w.root.Pkg.Types {
+		name = v.Pkg().Name() + "." + name
+	}
+	w.errorf(lhs.Pos(), fn, "writes the package-level variable %s: %s", name, adviceGlobal)
 }
 
 // rootIdent returns the variable that an assignment to e stores into:
