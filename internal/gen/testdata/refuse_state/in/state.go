@@ -2,6 +2,12 @@
 // marks that are wrong.
 package state
 
+import (
+	"bytes"
+	"net/url"
+	"time"
+)
+
 // Chans holds a channel.
 //
 //bs:state
@@ -61,3 +67,14 @@ type First struct{}
 //
 //bs:state name=same.Name
 type Second struct{}
+
+// Shallow holds structs of other packages that hold references: Clone
+// copies them by value, which is worth a warning (but time.Time is fine).
+//
+//bs:state
+type Shallow struct {
+	Buf  bytes.Buffer
+	URLs []url.URL
+	At   time.Time
+	Ats  []*time.Time
+}
