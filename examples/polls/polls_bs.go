@@ -53,6 +53,7 @@ var PollType = &runtime.Type{
 	Dispatch:    dispatchPoll,
 }
 
+// dispatchPoll decodes args into the envelope of action and calls it on state, a *Poll.
 func dispatchPoll(state any, ctx schema.Ctx, action string, args []byte) error {
 	s := state.(*Poll)
 	switch action {

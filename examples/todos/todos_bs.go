@@ -61,6 +61,7 @@ var ListType = &runtime.Type{
 	Dispatch:    dispatchList,
 }
 
+// dispatchList decodes args into the envelope of action and calls it on state, a *List.
 func dispatchList(state any, ctx schema.Ctx, action string, args []byte) error {
 	s := state.(*List)
 	switch action {

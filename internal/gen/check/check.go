@@ -14,7 +14,13 @@
 //   - writes to package-level variables;
 //
 // and warns about range over a map, whose order differs between runs.
-// Only internal/gen imports it.
+//
+// Calls are followed when their callee is known statically: functions,
+// methods of concrete types, function literals. Calls through interfaces
+// and function values are not followed (ctx.NewID() is such a call, and
+// fine), nor is code of other modules, which is judged by what it is (the
+// list above) rather than by what it does inside. Only internal/gen
+// imports it.
 package check
 
 import (
@@ -204,9 +210,29 @@ func (w *walk) body(fn *types.Func, src funcSource) {
 		case *ast.SelectStmt:
 			w.errorf(n.Select, fn, "uses select, which picks a ready case at random: %s", adviceConcurrency)
 			// Report the select once, not each of its cases' channel
-			// operations; the cases' bodies are still inspected.
+			// operations; what the cases compute and their bodies are
+			// still inspected.
 			for _, cl := range n.Body.List {
-				for _, s := range cl.(*ast.CommClause).Body {
+				cc := cl.(*ast.CommClause)
+				switch comm := cc.Comm.(type) {
+				case *ast.SendStmt:
+					ast.Inspect(comm.Chan, visit)
+					ast.Inspect(comm.Value, visit)
+				case *ast.ExprStmt:
+					if u, ok := comm.X.(*ast.UnaryExpr); ok && u.Op == token.ARROW {
+						ast.Inspect(u.X, visit)
+					}
+				case *ast.AssignStmt:
+					if comm.Tok != token.DEFINE {
+						for _, lhs := range comm.Lhs {
+							w.write(fn, info, lhs)
+						}
+					}
+					if u, ok := comm.Rhs[0].(*ast.UnaryExpr); ok && u.Op == token.ARROW {
+						ast.Inspect(u.X, visit)
+					}
+				}
+				for _, s := range cc.Body {
 					ast.Inspect(s, visit)
 				}
 			}

@@ -189,6 +189,7 @@ func (e *emitter) envelopes(s *model.State) {
 func (e *emitter) dispatch(s *model.State) {
 	S := s.Name
 	e.declare("dispatch" + S)
+	e.f.Commentf("dispatch%s decodes args into the envelope of action and calls it on state, a *%s.", S, S)
 	e.f.Func().Id("dispatch"+S).Params(
 		jen.Id("state").Any(),
 		jen.Id("ctx").Qual(SchemaPath, "Ctx"),

@@ -125,6 +125,7 @@ var BoardType = &runtime.Type{
 	Dispatch:    dispatchBoard,
 }
 
+// dispatchBoard decodes args into the envelope of action and calls it on state, a *Board.
 func dispatchBoard(state any, ctx schema.Ctx, action string, args []byte) error {
 	s := state.(*Board)
 	switch action {
@@ -245,6 +246,7 @@ var CounterType = &runtime.Type{
 	Dispatch:    dispatchCounter,
 }
 
+// dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.
 func dispatchCounter(state any, ctx schema.Ctx, action string, args []byte) error {
 	return runtime.UnknownAction("tests.Counter", action)
 }

@@ -141,6 +141,17 @@ func (s *S) MapKeys(ctx schema.Ctx) error {
 	return nil
 }
 
+// SelectCase computes a case's value with math/rand: reported besides the
+// select itself.
+func (s *S) SelectCase(ctx schema.Ctx) error {
+	c := make(chan int, 1)
+	select {
+	case c <- rand.Intn(3):
+	default:
+	}
+	return nil
+}
+
 // Fine uses only what replicas share.
 func (s *S) Fine(ctx schema.Ctx, name string) error {
 	s.At = ctx.Time().Add(time.Hour)

@@ -39,6 +39,7 @@ var CounterType = &bsruntime.Type{
 	Dispatch:    dispatchCounter,
 }
 
+// dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.
 func dispatchCounter(state any, ctx schema.Ctx, action string, args []byte) error {
 	s := state.(*Counter)
 	switch action {
