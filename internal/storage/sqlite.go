@@ -251,8 +251,17 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 			tx.Rollback()
 		}
 	}()
-	st := func(q string) *sql.Stmt { return tx.Stmt(s.stmts[q]) }
+	txStmts := make(map[string]*sql.Stmt, 4)
+	st := func(q string) *sql.Stmt {
+		t, ok := txStmts[q]
+		if !ok {
+			t = tx.Stmt(s.stmts[q])
+			txStmts[q] = t
+		}
+		return t
+	}
 	now := time.Now().UnixMilli()
+	heads := map[[2]string]uint64{} // one head update per key per batch
 	for _, r := range batch {
 		w := r.w
 		ns, key := w.Namespace, w.Key
@@ -281,9 +290,7 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 					return fmt.Errorf("storage: append %s/%s seq %d: %w", ns, key, e.Seq, err)
 				}
 			}
-			if _, err = st(sqlUpdateHead).Exec(w.Events[len(w.Events)-1].Seq, now, ns, key); err != nil {
-				return fmt.Errorf("storage: head: %w", err)
-			}
+			heads[[2]string{ns, key}] = w.Events[len(w.Events)-1].Seq
 		}
 		for _, c := range sortedKeys(w.Mids) {
 			if _, err = st(sqlUpsertMid).Exec(ns, key, c, w.Mids[c]); err != nil {
@@ -312,6 +319,11 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 					return fmt.Errorf("storage: compact: %w", err)
 				}
 			}
+		}
+	}
+	for k, seq := range heads {
+		if _, err = st(sqlUpdateHead).Exec(seq, now, k[0], k[1]); err != nil {
+			return fmt.Errorf("storage: head: %w", err)
 		}
 	}
 	if err = tx.Commit(); err != nil {

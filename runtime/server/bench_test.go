@@ -1,0 +1,173 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/better-state/better-state/examples/polls"
+	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/server"
+	"github.com/better-state/better-state/runtime/server/servertest"
+)
+
+// benchConn is a raw protocol connection for benchmarks.
+type benchConn struct {
+	ws     *websocket.Conn
+	client string
+}
+
+func benchDial(b *testing.B, s *servertest.Server, client string) *benchConn {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, s.URL, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + s.Key}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ws.SetReadLimit(64 << 20)
+	c := &benchConn{ws: ws, client: client}
+	c.write(b, &protocol.Msg{T: protocol.THello, V: protocol.Version, Client: client})
+	c.until(b, protocol.TWelcome)
+	return c
+}
+
+func (c *benchConn) write(b *testing.B, m *protocol.Msg) {
+	if err := c.ws.Write(context.Background(), websocket.MessageText, protocol.Encode(m)); err != nil {
+		b.Error(err)
+	}
+}
+
+func (c *benchConn) read() ([]protocol.Msg, error) {
+	_, data, err := c.ws.Read(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return protocol.Decode(data)
+}
+
+func (c *benchConn) until(b *testing.B, typ string) {
+	for {
+		ms, err := c.read()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, m := range ms {
+			if m.T == typ {
+				return
+			}
+			if m.T == protocol.TErr {
+				b.Fatalf("err %s: %s", m.Code, m.Message)
+			}
+		}
+	}
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[min(len(d)-1, int(float64(len(d))*p))]
+}
+
+func restB(b *testing.B, s *servertest.Server, key, body string) (int, string) {
+	req, _ := http.NewRequest("POST", s.HTTPURL+"/v1/namespaces/default/states/"+key+"/mutations", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.Key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
+// BenchmarkDurableMutations measures mutations per second through the whole
+// server (WebSocket, room, durable group-committed append, broadcast) from
+// 100 connections spread over 1, 10 or 100 keys, each keeping 4 Vote mutations
+// in flight; latency is from send to the sender's own ev (its ack).
+func BenchmarkDurableMutations(b *testing.B) {
+	for _, keys := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
+			s := servertest.Start(b, servertest.Register(polls.Register), servertest.Config(func(c *server.Config) {
+				c.Limits.MutationsPerSecond = 1e9
+				c.Limits.MutationBurst = 1e9
+				c.Limits.SendQueue = 1 << 20
+			}))
+			const conns, window = 100, 4
+			cs := make([]*benchConn, conns)
+			for i := range cs {
+				cs[i] = benchDial(b, s, fmt.Sprint("c", i))
+				cs[i].write(b, &protocol.Msg{T: protocol.TSub, Key: fmt.Sprint("k", i%keys), Type: polls.PollType.Name, FP: polls.PollType.Fingerprint})
+				cs[i].until(b, protocol.TSynced)
+			}
+			for k := 0; k < keys; k++ {
+				code, out := restB(b, s, fmt.Sprint("k", k), `{"name":"Setup","args":{"question":"q","options":["a","b"]}}`)
+				if code != 200 {
+					b.Fatalf("setup: %d %s", code, out)
+				}
+			}
+			per := b.N/conns + 1
+			lat := make([][]time.Duration, conns)
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for i, c := range cs {
+				wg.Add(1)
+				go func(i int, c *benchConn) {
+					defer wg.Done()
+					sent := make([]time.Time, per+1)
+					credits := make(chan struct{}, window)
+					for range window {
+						credits <- struct{}{}
+					}
+					done := make(chan struct{})
+					go func() {
+						defer close(done)
+						got := 0
+						for got < per {
+							ms, err := c.read()
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							for _, m := range ms {
+								if m.T == protocol.TEv && m.Client == c.client {
+									lat[i] = append(lat[i], time.Since(sent[m.Mid]))
+									got++
+									credits <- struct{}{}
+								}
+							}
+						}
+					}()
+					key := fmt.Sprint("k", i%keys)
+					for mid := 1; mid <= per; mid++ {
+						<-credits
+						sent[mid] = time.Now()
+						c.write(b, &protocol.Msg{T: protocol.TMut, Key: key, Mid: uint64(mid), Name: "Vote", Args: []byte(fmt.Sprintf(`{"option":%d}`, mid%2))})
+					}
+					<-done
+				}(i, c)
+			}
+			wg.Wait()
+			b.StopTimer()
+			var all []time.Duration
+			for _, l := range lat {
+				all = append(all, l...)
+			}
+			b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "muts/s")
+			b.ReportMetric(float64(percentile(all, 0.50).Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(percentile(all, 0.99).Microseconds())/1000, "p99-ms")
+			for _, c := range cs {
+				c.ws.CloseNow()
+			}
+		})
+	}
+}
