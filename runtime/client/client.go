@@ -1,45 +1,433 @@
-// Package client is the Better-State client: one connection to a server,
-// multiplexing typed stores that apply actions at once, queue them durably,
-// and converge with the server. Generated Open<S> functions build on it.
+// Package client is the Better-State client: one WebSocket connection to a
+// server, multiplexing stores that apply actions at once, queue them durably,
+// and converge with the server through the resync path of docs/PROTOCOL.md.
+// Generated Open<S> functions build their typed stores on Store.
 package client
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/protocol"
 )
 
-// Options configure a Client. (Skeleton: the client issue fills this in.)
+// Options configure a Client.
 type Options struct {
+	// APIKey is sent as "Authorization: Bearer <key>".
 	APIKey string
-	Dir    string
+	// Dir is where the client keeps its id, its pending mutations and the
+	// last confirmed states (Dir/client.db). Empty keeps them in memory only.
+	Dir string
+	// Logger receives the client's logs (default: slog.Default()).
+	Logger *slog.Logger
+	// ClientID overrides the persistent client id (default: made once and
+	// kept in Dir).
+	ClientID string
+	// OnStatus is called when the connection goes online or offline.
+	OnStatus func(online bool)
+	// OnReject is called once for each mutation the server refused.
+	OnReject func(Rejection)
+	// OnDivergence is called when the client's confirmed state hashes
+	// differently from the server's; the client then resyncs from a snapshot.
+	OnDivergence func(key string, seq uint64)
+	// MinBackoff and MaxBackoff bound the reconnect delay (100ms, 5s).
+	MinBackoff, MaxBackoff time.Duration
 }
 
-// Client is a connection to a Better-State server. (Skeleton.)
-type Client struct{}
-
-// Dial returns a client that connects in the background. (Skeleton.)
-func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
-	return nil, errors.New("client: not implemented yet")
+// Rejection is a mutation the server refused.
+type Rejection struct {
+	Key     string
+	Mid     uint64
+	Action  string
+	Code    string
+	Message string
 }
 
-// Store is the untyped engine behind a generated typed store. (Skeleton.)
-type Store struct{}
+func (r Rejection) Error() string {
+	return fmt.Sprintf("%s: %s refused (%s): %s", r.Key, r.Action, r.Code, r.Message)
+}
 
-// Open opens the store of key, a state of type t. (Skeleton.)
+// Status is a snapshot of the client's state.
+type Status struct {
+	Online  bool
+	Pending map[string]int // pending mutations per open key
+}
+
+// Client is a connection to a Better-State server. It is safe for
+// concurrent use.
+type Client struct {
+	url  string
+	opts Options
+	log  *slog.Logger
+	disk *disk
+	id   string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	actor   string
+	stores  map[string]*Store
+	ws      *websocket.Conn
+	changed chan struct{} // closed and replaced on every change
+	closed  bool
+}
+
+// ErrClosed is returned by operations on a closed client.
+var ErrClosed = errors.New("client: closed")
+
+// Dial returns a client that connects to url (ws:// or wss://, path
+// /v1/ws) in the background, and keeps reconnecting with capped,
+// jittered exponential backoff. It fails only for unusable options.
+func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("client: %q is not a ws:// or wss:// URL", rawURL)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 100 * time.Millisecond
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Second
+	}
+	c := &Client{url: rawURL, opts: opts, log: opts.Logger, stores: map[string]*Store{}, changed: make(chan struct{}), actor: "local"}
+	if opts.Dir != "" {
+		d, err := openDisk(opts.Dir)
+		if err != nil {
+			return nil, err
+		}
+		c.disk = d
+		if c.id, err = d.meta("client_id"); err != nil {
+			d.close()
+			return nil, fmt.Errorf("client: %w", err)
+		}
+		if a, _ := d.meta("actor"); a != "" {
+			c.actor = a
+		}
+	}
+	if opts.ClientID != "" {
+		c.id = opts.ClientID
+	}
+	if c.id == "" {
+		var b [12]byte
+		crand.Read(b[:])
+		c.id = hex.EncodeToString(b[:])
+	}
+	if c.disk != nil {
+		if err := c.disk.setMeta("client_id", c.id); err != nil {
+			c.disk.close()
+			return nil, fmt.Errorf("client: %w", err)
+		}
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wg.Add(2)
+	go c.run()
+	go c.flusher()
+	return c, nil
+}
+
+// ID returns the client's persistent id.
+func (c *Client) ID() string { return c.id }
+
+// Open opens the store of key, a state of type t. Opening a key twice
+// returns the same store.
 func (c *Client) Open(t *runtime.Type, key string) (*Store, error) {
-	return nil, errors.New("client: not implemented yet")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if s, ok := c.stores[key]; ok {
+		if s.typ != t {
+			return nil, fmt.Errorf("client: key %q is open as a %s, not a %s", key, s.typ.Name, t.Name)
+		}
+		return s, nil
+	}
+	s, err := newStore(c, t, key)
+	if err != nil {
+		return nil, err
+	}
+	c.stores[key] = s
+	ws := c.ws
+	c.mu.Unlock()
+	// Lock order: a store's mu is never taken while c.mu is held.
+	if ws != nil {
+		s.subscribe(ws, false)
+	}
+	c.mu.Lock()
+	return s, nil
 }
 
-// Mutate applies action with args to the local view and queues it. (Skeleton.)
-func (s *Store) Mutate(action string, args any) error { return errors.New("not implemented") }
+// Status reports whether the client is online and how many mutations wait
+// per key.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	st := Status{Online: c.ws != nil, Pending: map[string]int{}}
+	stores := c.storeList()
+	c.mu.Unlock()
+	for _, s := range stores {
+		s.mu.Lock()
+		st.Pending[s.key] = len(s.pending)
+		s.mu.Unlock()
+	}
+	return st
+}
 
-// View returns a deep copy of the current view, a pointer to the state. (Skeleton.)
-func (s *Store) View() any { return nil }
+func (c *Client) storeList() []*Store {
+	out := make([]*Store, 0, len(c.stores))
+	for _, s := range c.stores {
+		out = append(out, s)
+	}
+	return out
+}
 
-// Subscribe calls fn with each new view. (Skeleton.)
-func (s *Store) Subscribe(fn func(any)) (cancel func()) { return func() {} }
+// WaitSynced returns when every pending mutation of every open store was
+// processed by the server (acknowledged or refused) and every store has
+// caught up, or when ctx ends.
+func (c *Client) WaitSynced(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return ErrClosed
+		}
+		ch := c.changed
+		stores := c.storeList()
+		online := c.ws != nil
+		c.mu.Unlock()
+		done := online
+		for _, s := range stores {
+			s.mu.Lock()
+			if !s.live || len(s.pending) > 0 {
+				done = false
+			}
+			s.mu.Unlock()
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
 
-// Key returns the store's key.
-func (s *Store) Key() string { return "" }
+// notify wakes WaitSynced.
+func (c *Client) notify() {
+	c.mu.Lock()
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// Close stops the connection and writes the confirmed states; pending
+// mutations stay in Dir for the next run.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	ws := c.ws
+	stores := c.storeList()
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+	c.cancel()
+	if ws != nil {
+		ws.Close(websocket.StatusNormalClosure, "client closed")
+	}
+	c.wg.Wait()
+	for _, s := range stores {
+		s.stopSubscribers()
+	}
+	var err error
+	if c.disk != nil {
+		for _, s := range stores {
+			err = errors.Join(err, s.persist())
+		}
+		err = errors.Join(err, c.disk.close())
+	}
+	return err
+}
+
+// flusher writes dirty confirmed states to Dir now and then.
+func (c *Client) flusher() {
+	defer c.wg.Done()
+	if c.disk == nil {
+		return
+	}
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			c.mu.Lock()
+			stores := c.storeList()
+			c.mu.Unlock()
+			for _, s := range stores {
+				if err := s.persist(); err != nil {
+					c.log.Error("client: saving state failed", "key", s.key, "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (c *Client) run() {
+	defer c.wg.Done()
+	backoff := c.opts.MinBackoff
+	for {
+		connected, err := c.session()
+		if c.ctx.Err() != nil {
+			return
+		}
+		if connected {
+			backoff = c.opts.MinBackoff
+		}
+		c.log.Debug("client: offline", "err", err, "retry_in", backoff)
+		d := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-time.After(d):
+		case <-c.ctx.Done():
+			return
+		}
+		backoff = min(backoff*2, c.opts.MaxBackoff)
+	}
+}
+
+// session connects, says hello, subscribes every open store and reads
+// until the connection ends. It reports whether it got online.
+func (c *Client) session() (bool, error) {
+	dctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	h := http.Header{}
+	if c.opts.APIKey != "" {
+		h.Set("Authorization", "Bearer "+c.opts.APIKey)
+	}
+	ws, _, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		return false, err
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(256 << 20)
+	if err := ws.Write(dctx, websocket.MessageText, protocol.Encode(&protocol.Msg{T: protocol.THello, V: protocol.Version, Client: c.id})); err != nil {
+		return false, err
+	}
+	_, data, err := ws.Read(dctx)
+	if err != nil {
+		return false, err
+	}
+	msgs, err := protocol.Decode(data)
+	if err != nil || msgs[0].T != protocol.TWelcome {
+		if err == nil && msgs[0].T == protocol.TErr {
+			err = fmt.Errorf("server refused hello: %s: %s", msgs[0].Code, msgs[0].Message)
+			c.log.Error("client: " + err.Error())
+		}
+		return false, fmt.Errorf("client: no welcome: %v", err)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false, ErrClosed
+	}
+	if a := msgs[0].Actor; a != "" && a != c.actor {
+		c.actor = a
+		if c.disk != nil {
+			c.disk.setMeta("actor", a)
+		}
+	}
+	c.ws = ws
+	stores := c.storeList()
+	c.mu.Unlock()
+	for _, s := range stores {
+		s.subscribe(ws, false)
+	}
+	c.status(true)
+	defer func() {
+		c.mu.Lock()
+		c.ws = nil
+		stores := c.storeList()
+		c.mu.Unlock()
+		for _, s := range stores {
+			s.mu.Lock()
+			s.live = false
+			s.mu.Unlock()
+		}
+		c.status(false)
+	}()
+	for {
+		_, data, err := ws.Read(c.ctx)
+		if err != nil {
+			return true, err
+		}
+		msgs, err := protocol.Decode(data)
+		if err != nil {
+			c.log.Error("client: undecodable frame from server", "err", err)
+			continue
+		}
+		touched := map[*Store]bool{}
+		for i := range msgs {
+			m := &msgs[i]
+			if m.T == protocol.TErr && m.Key == "" {
+				c.log.Warn("client: server error", "code", m.Code, "msg", m.Message)
+				if m.Fatal {
+					return true, fmt.Errorf("server: %s: %s", m.Code, m.Message)
+				}
+				continue
+			}
+			c.mu.Lock()
+			s := c.stores[m.Key]
+			c.mu.Unlock()
+			if s == nil {
+				continue
+			}
+			s.handle(ws, m)
+			touched[s] = true
+		}
+		for s := range touched {
+			s.changed()
+		}
+		c.notify()
+	}
+}
+
+func (c *Client) status(online bool) {
+	if c.opts.OnStatus != nil {
+		c.opts.OnStatus(online)
+	}
+	c.notify()
+}
+
+func (c *Client) currentWS() *websocket.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ws
+}
+
+func (c *Client) actorName() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.actor
+}

@@ -1,0 +1,410 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/schema"
+)
+
+// Store is one key: the confirmed state (the server's, at seq), the pending
+// mutations of this client (durable, in mid order), and the view the app
+// sees, pending replayed on a copy of confirmed. Generated typed stores wrap
+// it.
+type Store struct {
+	c   *Client
+	typ *runtime.Type
+	key string
+
+	mu        sync.Mutex
+	confirmed any
+	seq       uint64
+	epoch     string
+	pending   []pendingRow
+	nextMid   uint64
+	view      any // nil: rebuild from confirmed + pending
+	live      bool
+	resyncing bool
+	dirty     bool // confirmed changed since it was saved
+	err       error
+
+	subsMu sync.Mutex
+	subs   map[*subscriber]struct{}
+}
+
+func newStore(c *Client, t *runtime.Type, key string) (*Store, error) {
+	s := &Store{c: c, typ: t, key: key, confirmed: t.New(), subs: map[*subscriber]struct{}{}}
+	if c.disk == nil {
+		return s, nil
+	}
+	row, pend, ok, err := c.disk.load(key)
+	if err != nil {
+		return nil, fmt.Errorf("client: loading %q: %w", key, err)
+	}
+	if !ok {
+		return s, nil
+	}
+	if row.Type != t.Name {
+		return nil, fmt.Errorf("client: %q was stored as a %s, not a %s", key, row.Type, t.Name)
+	}
+	if len(row.State) > 0 {
+		st, err := t.Decode(row.State)
+		if err != nil {
+			return nil, fmt.Errorf("client: stored state of %q: %w", key, err)
+		}
+		s.confirmed = st
+	}
+	s.seq, s.epoch, s.nextMid, s.pending = row.Seq, row.Epoch, row.NextMid, pend
+	return s, nil
+}
+
+// Key returns the store's key.
+func (s *Store) Key() string { return s.key }
+
+// Err returns the error that stopped the store from syncing (a wrong
+// fingerprint, a type mismatch), or nil.
+func (s *Store) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Seq returns the seq of the confirmed state.
+func (s *Store) Seq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
+}
+
+// Pending returns the number of mutations waiting for the server.
+func (s *Store) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
+func mutCtx(key, client string, mid uint64, actor string, ms int64) schema.Ctx {
+	return schema.NewContext(schema.Meta{Key: key, Client: client, Mid: mid, Actor: actor, Time: time.UnixMilli(ms).UTC()})
+}
+
+// currentView returns the view, rebuilding it if needed. s.mu is held.
+func (s *Store) currentView() any {
+	if s.view == nil {
+		v := s.typ.Clone(s.confirmed)
+		actor := s.c.actorName()
+		for _, p := range s.pending {
+			next := s.typ.Clone(v)
+			if err := s.typ.Apply(next, mutCtx(s.key, s.c.id, p.Mid, actor, p.Time), p.Name, p.Args); err == nil {
+				v = next
+			}
+		}
+		s.view = v
+	}
+	return s.view
+}
+
+// View returns a deep copy of the current view: a pointer to the state.
+func (s *Store) View() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.typ.Clone(s.currentView())
+}
+
+// Confirmed returns a deep copy of the server-confirmed state and its seq.
+func (s *Store) Confirmed() (any, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.typ.Clone(s.confirmed), s.seq
+}
+
+// Mutate applies action to the view at once and queues it durably for the
+// server. If the action refuses against the view, its error is returned and
+// nothing is queued.
+func (s *Store) Mutate(action string, args any) error {
+	b, err := json.Marshal(args)
+	if err != nil {
+		return fmt.Errorf("client: encoding %s args: %w", action, err)
+	}
+	s.mu.Lock()
+	if s.c.ctx.Err() != nil {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	p := pendingRow{Mid: s.nextMid + 1, Name: action, Args: b, Time: time.Now().UnixMilli()}
+	next := s.typ.Clone(s.currentView())
+	if err := s.typ.Apply(next, mutCtx(s.key, s.c.id, p.Mid, s.c.actorName(), p.Time), action, b); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if s.c.disk != nil {
+		if err := s.c.disk.enqueue(s.key, s.typ.Name, p); err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("client: queueing %s: %w", action, err)
+		}
+	}
+	s.nextMid = p.Mid
+	s.pending = append(s.pending, p)
+	s.view = next
+	if s.live {
+		if ws := s.c.currentWS(); ws != nil {
+			s.sendMut(ws, p)
+		}
+	}
+	s.mu.Unlock()
+	s.changed()
+	return nil
+}
+
+func (s *Store) sendMut(ws *websocket.Conn, p pendingRow) {
+	ctx, cancel := context.WithTimeout(s.c.ctx, 10*time.Second)
+	defer cancel()
+	// A failed write ends the connection; the mutation is resent after
+	// the next resync.
+	ws.Write(ctx, websocket.MessageText, protocol.Encode(&protocol.Msg{T: protocol.TMut, Key: s.key, Mid: p.Mid, Name: p.Name, Args: p.Args}))
+}
+
+// resolved is the highest mid up to which every mutation was processed.
+func (s *Store) resolved() uint64 {
+	if len(s.pending) > 0 {
+		return s.pending[0].Mid - 1
+	}
+	return s.nextMid
+}
+
+// subscribe sends sub with the cursor held. snap asks for a snapshot.
+func (s *Store) subscribe(ws *websocket.Conn, snap bool) {
+	s.mu.Lock()
+	s.live = false
+	s.resyncing = true
+	m := protocol.Msg{T: protocol.TSub, Key: s.key, Type: s.typ.Name, FP: s.typ.Fingerprint, After: s.seq, Epoch: s.epoch, Acked: s.resolved(), Snap: snap}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(s.c.ctx, 10*time.Second)
+	defer cancel()
+	ws.Write(ctx, websocket.MessageText, protocol.Encode(&m))
+}
+
+// handle applies one server message for this key.
+func (s *Store) handle(ws *websocket.Conn, m *protocol.Msg) {
+	s.mu.Lock()
+	switch m.T {
+	case protocol.TSnap:
+		st, err := s.typ.Decode(m.State)
+		if err != nil {
+			s.c.log.Error("client: undecodable snapshot", "key", s.key, "err", err)
+			break
+		}
+		s.confirmed, s.seq, s.epoch = st, m.Seq, m.Epoch
+		s.view, s.dirty = nil, true
+	case protocol.TEv:
+		if m.Seq <= s.seq {
+			break // heard already (a resubscription overlaps the stream)
+		}
+		if m.Seq != s.seq+1 {
+			s.mu.Unlock()
+			s.c.log.Info("client: seq gap; resyncing", "key", s.key, "have", s.seq, "got", m.Seq)
+			s.resync(ws, false)
+			return
+		}
+		if err := s.typ.Apply(s.confirmed, mutCtx(s.key, m.Client, m.Mid, m.Actor, m.Time), m.Name, m.Args); err != nil {
+			s.c.log.Warn("client: a confirmed event did not apply here", "key", s.key, "seq", m.Seq, "err", err)
+		}
+		s.seq = m.Seq
+		s.dirty = true
+		own := m.Client == s.c.id
+		if own && len(s.pending) > 0 && s.pending[0].Mid == m.Mid {
+			// Our own next mutation: the view already contains it.
+			s.pending = s.pending[1:]
+			if len(s.pending) == 0 {
+				s.view = nil // the view is now exactly confirmed
+			}
+		} else {
+			if own {
+				s.dropThrough(m.Mid)
+			}
+			s.view = nil // someone else's event: rebase the pending ones
+		}
+		if m.Hash != "" {
+			if b, err := s.typ.Encode(s.confirmed); err == nil && stateHash(b) != m.Hash {
+				seq := m.Seq
+				s.mu.Unlock()
+				s.c.log.Error("client: state diverged from the server's; resyncing from a snapshot", "key", s.key, "seq", seq)
+				if f := s.c.opts.OnDivergence; f != nil {
+					f(s.key, seq)
+				}
+				s.resync(ws, true)
+				return
+			}
+		}
+	case protocol.TRej:
+		found := false
+		for i, p := range s.pending {
+			if p.Mid == m.Mid {
+				s.pending = append(s.pending[:i:i], s.pending[i+1:]...)
+				found = true
+				break
+			}
+		}
+		if found {
+			s.view, s.dirty = nil, true
+			rej := Rejection{Key: s.key, Mid: m.Mid, Action: m.Name, Code: m.Code, Message: m.Message}
+			s.mu.Unlock()
+			s.c.log.Info("client: mutation refused", "key", s.key, "action", m.Name, "code", m.Code)
+			if f := s.c.opts.OnReject; f != nil {
+				f(rej)
+			}
+			return
+		}
+	case protocol.TSynced:
+		if m.Epoch != s.epoch || m.Seq != s.seq {
+			// The catch-up did not bring us to the head: start over
+			// from a snapshot.
+			s.mu.Unlock()
+			s.resync(ws, true)
+			return
+		}
+		s.dropThrough(m.Mid)
+		if m.Mid > s.nextMid {
+			// The server knows mutations of ours we have forgotten (a
+			// lost Dir with a kept id): never reuse their mids.
+			s.nextMid = m.Mid
+		}
+		s.live, s.resyncing = true, false
+		s.view = nil
+		for _, p := range s.pending {
+			s.sendMut(ws, p)
+		}
+	case protocol.TErr:
+		switch m.Code {
+		case protocol.CodeMidGap, protocol.CodeRateLimited, protocol.CodeInternal, protocol.CodeNotSubscribed:
+			if s.resyncing {
+				break
+			}
+			s.mu.Unlock()
+			go func() {
+				select {
+				case <-time.After(200 * time.Millisecond):
+					s.resync(ws, false)
+				case <-s.c.ctx.Done():
+				}
+			}()
+			return
+		default:
+			s.err = fmt.Errorf("client: %s: %s: %s", s.key, m.Code, m.Message)
+			s.c.log.Error("client: key refused", "key", s.key, "code", m.Code, "msg", m.Message)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// dropThrough forgets pending mutations with mid <= mid. s.mu is held.
+func (s *Store) dropThrough(mid uint64) {
+	i := 0
+	for i < len(s.pending) && s.pending[i].Mid <= mid {
+		i++
+	}
+	if i > 0 {
+		s.pending = s.pending[i:]
+		s.view, s.dirty = nil, true
+	}
+}
+
+func (s *Store) resync(ws *websocket.Conn, snap bool) {
+	if ws != s.c.currentWS() {
+		return
+	}
+	s.subscribe(ws, snap)
+}
+
+func stateHash(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// persist saves the confirmed state if it changed.
+func (s *Store) persist() error {
+	if s.c.disk == nil {
+		return nil
+	}
+	s.mu.Lock()
+	if !s.dirty {
+		s.mu.Unlock()
+		return nil
+	}
+	b, err := s.typ.Encode(s.confirmed)
+	row := keyRow{Key: s.key, Type: s.typ.Name, Seq: s.seq, Epoch: s.epoch, State: b, NextMid: s.nextMid}
+	resolved := s.resolved()
+	s.dirty = false
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.c.disk.save(row, resolved)
+}
+
+// Subscribe calls fn with each new view, on a goroutine of its own; bursts
+// of changes are coalesced, and a slow fn never blocks the connection. fn is
+// called once at once with the current view.
+func (s *Store) Subscribe(fn func(any)) (cancel func()) {
+	sub := &subscriber{signal: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+	s.subsMu.Lock()
+	s.subs[sub] = struct{}{}
+	s.subsMu.Unlock()
+	sub.signal <- struct{}{}
+	go func() {
+		defer close(sub.stopped)
+		for {
+			select {
+			case <-sub.signal:
+				fn(s.View())
+			case <-sub.done:
+				return
+			}
+		}
+	}()
+	return func() {
+		s.subsMu.Lock()
+		delete(s.subs, sub)
+		s.subsMu.Unlock()
+		sub.stop()
+	}
+}
+
+type subscriber struct {
+	signal  chan struct{}
+	done    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+}
+
+func (sub *subscriber) stop() { sub.once.Do(func() { close(sub.done) }) }
+
+func (s *Store) changed() {
+	s.subsMu.Lock()
+	for sub := range s.subs {
+		select {
+		case sub.signal <- struct{}{}:
+		default:
+		}
+	}
+	s.subsMu.Unlock()
+}
+
+func (s *Store) stopSubscribers() {
+	s.subsMu.Lock()
+	subs := s.subs
+	s.subs = map[*subscriber]struct{}{}
+	s.subsMu.Unlock()
+	for sub := range subs {
+		sub.stop()
+		<-sub.stopped
+	}
+}
