@@ -92,10 +92,9 @@ type restMut struct {
 }
 
 type restResult struct {
-	seq  uint64
-	err  *apiError
-	dup  bool
-	meta storage.StateMeta
+	seq uint64
+	err *apiError
+	dup bool
 }
 
 type readResult struct {
