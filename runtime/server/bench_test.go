@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -101,8 +103,15 @@ func BenchmarkDurableMutations(b *testing.B) {
 				c.Limits.MutationsPerSecond = 1e9
 				c.Limits.MutationBurst = 1e9
 				c.Limits.SendQueue = 1 << 20
+				if s := os.Getenv("BS_BENCH_SYNC"); s != "" {
+					c.Sync = s
+				}
 			}))
-			const conns, window = 100, 4
+			const conns = 100
+			window := 4
+			if w, err := strconv.Atoi(os.Getenv("BS_BENCH_WINDOW")); err == nil {
+				window = w
+			}
 			cs := make([]*benchConn, conns)
 			for i := range cs {
 				cs[i] = benchDial(b, s, fmt.Sprint("c", i))
@@ -165,6 +174,61 @@ func BenchmarkDurableMutations(b *testing.B) {
 			b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "muts/s")
 			b.ReportMetric(float64(percentile(all, 0.50).Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(percentile(all, 0.99).Microseconds())/1000, "p99-ms")
+			for _, c := range cs {
+				c.ws.CloseNow()
+			}
+		})
+	}
+}
+
+// BenchmarkBroadcast measures what one event costs per subscriber: one
+// writer, N subscribers of its key, each event counted once every
+// subscriber has it. ns/delivery is elapsed time over events × subscribers.
+func BenchmarkBroadcast(b *testing.B) {
+	for _, subs := range []int{10, 100, 500} {
+		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
+			s := servertest.Start(b, servertest.Register(polls.Register), servertest.Config(func(c *server.Config) {
+				c.Limits.MutationsPerSecond = 1e9
+				c.Limits.MutationBurst = 1e9
+				c.Limits.SendQueue = 1 << 20
+			}))
+			if code, out := restB(b, s, "k", `{"type":"polls.Poll","name":"Setup","args":{"question":"q","options":["a","b"]}}`); code != 200 {
+				b.Fatalf("setup: %d %s", code, out)
+			}
+			cs := make([]*benchConn, subs)
+			for i := range cs {
+				cs[i] = benchDial(b, s, fmt.Sprint("s", i))
+				cs[i].write(b, &protocol.Msg{T: protocol.TSub, Key: "k", Type: polls.PollType.Name, FP: polls.PollType.Fingerprint})
+				cs[i].until(b, protocol.TSynced)
+			}
+			w := cs[0]
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for _, c := range cs {
+				wg.Add(1)
+				go func(c *benchConn) {
+					defer wg.Done()
+					got := 0
+					for got < b.N {
+						ms, err := c.read()
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						for _, m := range ms {
+							if m.T == protocol.TEv {
+								got++
+							}
+						}
+					}
+				}(c)
+			}
+			for mid := 1; mid <= b.N; mid++ {
+				w.write(b, &protocol.Msg{T: protocol.TMut, Key: "k", Mid: uint64(mid), Name: "Vote", Args: []byte(fmt.Sprintf(`{"option":%d}`, mid%2))})
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/delivery")
 			for _, c := range cs {
 				c.ws.CloseNow()
 			}
