@@ -261,7 +261,6 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 		return t
 	}
 	now := time.Now().UnixMilli()
-	heads := map[[2]string]uint64{} // one head update per key per batch
 	for _, r := range batch {
 		w := r.w
 		ns, key := w.Namespace, w.Key
@@ -290,7 +289,6 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 					return fmt.Errorf("storage: append %s/%s seq %d: %w", ns, key, e.Seq, err)
 				}
 			}
-			heads[[2]string{ns, key}] = w.Events[len(w.Events)-1].Seq
 		}
 		for _, c := range sortedKeys(w.Mids) {
 			if _, err = st(sqlUpsertMid).Exec(ns, key, c, w.Mids[c]); err != nil {
@@ -311,6 +309,9 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 			if _, err = st(sqlInsertSnap).Exec(ns, key, w.Snapshot.Seq, w.Snapshot.State); err != nil {
 				return fmt.Errorf("storage: snapshot: %w", err)
 			}
+			if _, err = st(sqlUpdateHead).Exec(w.Snapshot.Seq, now, ns, key); err != nil {
+				return fmt.Errorf("storage: head: %w", err)
+			}
 			if w.CompactBelow > 0 {
 				if _, err = st(sqlCompactEv).Exec(ns, key, w.CompactBelow); err != nil {
 					return fmt.Errorf("storage: compact: %w", err)
@@ -319,11 +320,6 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 					return fmt.Errorf("storage: compact: %w", err)
 				}
 			}
-		}
-	}
-	for k, seq := range heads {
-		if _, err = st(sqlUpdateHead).Exec(seq, now, k[0], k[1]); err != nil {
-			return fmt.Errorf("storage: head: %w", err)
 		}
 	}
 	if err = tx.Commit(); err != nil {
@@ -351,10 +347,18 @@ func notFound(err error) error {
 	return err
 }
 
+// selectStates reads key rows with their head. A commit does not touch the
+// key's row (that would cost one more B-tree write per key per commit); the
+// head is the last event's seq, and the row's seq (moved at each snapshot)
+// covers a log compacted down to nothing.
+const selectStates = `SELECT s.namespace, s.key, s.type, s.fingerprint, s.epoch,
+	max(s.seq, COALESCE((SELECT MAX(e.seq) FROM events e WHERE e.namespace = s.namespace AND e.key = s.key), 0)) AS seq,
+	s.created_at, s.updated_at FROM states s`
+
 // State implements Store.
 func (s *SQLite) State(ctx context.Context, ns, key string) (StateMeta, error) {
 	var m StateMeta
-	err := s.r.GetContext(ctx, &m, `SELECT * FROM states WHERE namespace = ? AND key = ?`, ns, key)
+	err := s.r.GetContext(ctx, &m, selectStates+` WHERE s.namespace = ? AND s.key = ?`, ns, key)
 	return m, notFound(err)
 }
 
@@ -362,7 +366,7 @@ func (s *SQLite) State(ctx context.Context, ns, key string) (StateMeta, error) {
 // key order.
 func (s *SQLite) States(ctx context.Context, ns, prefix, after string, limit int) ([]StateMeta, error) {
 	var out []StateMeta
-	q := `SELECT * FROM states WHERE namespace = ? AND key > ? AND substr(key, 1, ?) = ? ORDER BY key LIMIT ?`
+	q := selectStates + ` WHERE s.namespace = ? AND s.key > ? AND substr(s.key, 1, ?) = ? ORDER BY s.key LIMIT ?`
 	err := s.r.SelectContext(ctx, &out, q, ns, after, len(prefix), prefix, limit)
 	return out, err
 }

@@ -22,7 +22,7 @@ type StateMeta struct {
 	Epoch       string `db:"epoch"`
 	Seq         uint64 `db:"seq"`
 	CreatedAt   int64  `db:"created_at"` // Unix ms
-	UpdatedAt   int64  `db:"updated_at"` // Unix ms
+	UpdatedAt   int64  `db:"updated_at"` // Unix ms of the creation or the last snapshot
 }
 
 // Event is one accepted mutation.
