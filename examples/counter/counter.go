@@ -1,0 +1,35 @@
+// Package counter is the smallest Better-State app: one shared counter per
+// key. It is what `bsgen init` scaffolds when no example is named.
+package counter
+
+//go:generate go run github.com/better-state/better-state/cmd/bsgen -server ./cmd/counter-server
+
+import "github.com/better-state/better-state/schema"
+
+// Counter is one shared counter.
+//
+//bs:state
+type Counter struct {
+	N       int    `json:"n"`
+	LastBy  string `json:"last_by"`
+	Changes int    `json:"changes"`
+}
+
+// Add adds n, which must not be zero.
+func (c *Counter) Add(ctx schema.Ctx, n int) error {
+	if n == 0 {
+		return schema.Reject("zero", "adding zero changes nothing")
+	}
+	c.N += n
+	c.LastBy = ctx.Actor()
+	c.Changes++
+	return nil
+}
+
+// Reset sets the counter back to zero.
+func (c *Counter) Reset(ctx schema.Ctx) error {
+	c.N = 0
+	c.LastBy = ctx.Actor()
+	c.Changes++
+	return nil
+}
