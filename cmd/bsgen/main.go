@@ -5,7 +5,8 @@
 //
 //	//go:generate go run github.com/better-state/better-state/cmd/bsgen [-server DIR] [packages]
 //
-// Packages default to ".". bsgen refuses (exit status 1) actions that could
+// Packages default to ".". `bsgen init [--example todos|polls] DIR` scaffolds
+// a new app (see package templates). bsgen refuses (exit status 1) actions that could
 // make replicas diverge, and prints every finding as file:line:col.
 package main
 
@@ -18,6 +19,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		os.Exit(initCmd(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	server := flag.String("server", "", "also write `DIR`/main.go, a server for the package (DIR is relative to the package's directory)")
 	verbose := flag.Bool("v", false, "print the files written")
 	flag.Usage = func() {
