@@ -102,6 +102,7 @@ func BenchmarkDurableMutations(b *testing.B) {
 			s := servertest.Start(b, servertest.Register(polls.Register), servertest.Config(func(c *server.Config) {
 				c.Limits.MutationsPerSecond = 1e9
 				c.Limits.MutationBurst = 1e9
+				c.Limits.KeyMutationsPerSec = 1e9
 				c.Limits.SendQueue = 1 << 20
 				if s := os.Getenv("BS_BENCH_SYNC"); s != "" {
 					c.Sync = s
@@ -190,6 +191,7 @@ func BenchmarkBroadcast(b *testing.B) {
 			s := servertest.Start(b, servertest.Register(polls.Register), servertest.Config(func(c *server.Config) {
 				c.Limits.MutationsPerSecond = 1e9
 				c.Limits.MutationBurst = 1e9
+				c.Limits.KeyMutationsPerSec = 1e9
 				c.Limits.SendQueue = 1 << 20
 			}))
 			if code, out := restB(b, s, "k", `{"type":"polls.Poll","name":"Setup","args":{"question":"q","options":["a","b"]}}`); code != 200 {

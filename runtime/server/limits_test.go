@@ -254,3 +254,31 @@ func itemID(t *testing.T, ev protocol.Msg) string {
 	}
 	return l.Items[0].ID
 }
+
+func TestRateLimitPerKey(t *testing.T) {
+	s := startTodos(t, servertest.Config(func(c *server.Config) { c.Limits.KeyMutationsPerSec = 2 }))
+	a := connect(t, s, "a")
+	b := connect(t, s, "b")
+	for _, c := range []*wsc{a, b} {
+		c.subTodos("k", 0, "")
+		c.expect(protocol.TSynced)
+	}
+	a.send(addMsg(1, "a1"))
+	a.expect(protocol.TEv)
+	b.expect(protocol.TEv)
+	b.send(addMsg(1, "b1"))
+	a.expect(protocol.TEv)
+	b.expect(protocol.TEv)
+	// The key's budget (2) is spent, whoever writes next.
+	a.send(addMsg(2, "a2"))
+	if e := a.expectErr(protocol.CodeRateLimited); e.Mid != 2 || !strings.Contains(e.Message, "--key-rate") {
+		t.Fatalf("%+v", e)
+	}
+	code, out := rest(t, "POST", s.HTTPURL+"/v1/namespaces/default/states/k/mutations", s.Key, `{"name":"Add","args":{"title":"r"}}`)
+	if code != 429 || errCode(out) != protocol.CodeRateLimited {
+		t.Fatalf("REST over the key's rate: %d %v", code, out)
+	}
+	if seq, _ := stateOf(t, s, "k"); seq != 2 {
+		t.Fatalf("seq %d", seq)
+	}
+}

@@ -71,6 +71,7 @@ func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) in
 	maxKeys := fs.Int("max-keys-per-conn", d.MaxKeysPerConn, "keys one connection may subscribe")
 	rate := fs.Float64("rate", d.MutationsPerSecond, "mutations per second per connection")
 	burst := fs.Int("burst", d.MutationBurst, "mutation burst per connection")
+	keyRate := fs.Float64("key-rate", d.KeyMutationsPerSec, "mutations per second per key, from all writers together")
 	maxConns := fs.Int("max-conns", d.MaxConns, "concurrent WebSocket connections")
 	sendQueue := fs.Int("send-queue", d.SendQueue, "messages waiting for one connection before it is dropped as too slow")
 	ping := fs.Duration("ping", d.PingInterval, "WebSocket ping interval; a peer silent for that long is dropped")
@@ -103,7 +104,7 @@ func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) in
 		OriginPatterns: originList,
 		Limits: Limits{
 			MaxFrameBytes: *maxFrame, MaxStateBytes: *maxState, MaxKeysPerConn: *maxKeys,
-			MutationsPerSecond: *rate, MutationBurst: *burst, MaxConns: *maxConns,
+			MutationsPerSecond: *rate, MutationBurst: *burst, KeyMutationsPerSec: *keyRate, MaxConns: *maxConns,
 			SendQueue: *sendQueue, PingInterval: *ping,
 		},
 	})

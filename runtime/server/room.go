@@ -54,6 +54,9 @@ type room struct {
 
 	w   storage.Write
 	out []outcome
+
+	tokens   float64 // per-key mutation budget
+	lastFill time.Time
 }
 
 type ringEvent struct {
@@ -400,6 +403,10 @@ func (r *room) mut(c *conn, m *protocol.Msg) {
 	if m.Mid <= last {
 		return // a resend of a processed mutation: its answer is already out
 	}
+	if !r.allow() {
+		c.sendErr(protocol.CodeRateLimited, r.id.key, m.Mid, "key %q takes at most %g mutations/s (--key-rate); resubscribe and resend later", r.id.key, r.srv.cfg.Limits.KeyMutationsPerSec)
+		return
+	}
 	if m.Mid != last+1 {
 		c.sendErr(protocol.CodeMidGap, r.id.key, last+1, "mutation %d of this client on %q is out of order: expected %d", m.Mid, r.id.key, last+1)
 		return
@@ -438,7 +445,28 @@ func (r *room) restMut(m *restMut) {
 			return
 		}
 	}
+	if !r.allow() {
+		m.reply <- restResult{err: errorf(429, protocol.CodeRateLimited, "key %q takes at most %g mutations/s (--key-rate)", r.id.key, r.srv.cfg.Limits.KeyMutationsPerSec)}
+		return
+	}
 	r.apply(m.client, m.mid, m.actor, m.name, m.args, m)
+}
+
+// allow takes one token of the key's mutation budget.
+func (r *room) allow() bool {
+	rate := r.srv.cfg.Limits.KeyMutationsPerSec
+	now := time.Now()
+	if r.lastFill.IsZero() {
+		r.tokens = rate
+	} else {
+		r.tokens = min(rate, r.tokens+now.Sub(r.lastFill).Seconds()*rate)
+	}
+	r.lastFill = now
+	if r.tokens < 1 {
+		return false
+	}
+	r.tokens--
+	return true
 }
 
 // apply runs one mutation on a copy of the state and, if the action

@@ -29,6 +29,7 @@ type Limits struct {
 	MaxKeysPerConn     int           // keys one connection may subscribe (1000)
 	MutationsPerSecond float64       // sustained mutations per connection (1000)
 	MutationBurst      int           // burst above the sustained rate (2000)
+	KeyMutationsPerSec float64       // sustained mutations per key, from all writers (5000; burst the same)
 	MaxConns           int           // concurrent WebSocket connections (20000)
 	SendQueue          int           // messages waiting for one connection before it is dropped (8192)
 	PingInterval       time.Duration // WebSocket ping period; a peer that does not answer within it is dropped (20s)
@@ -44,6 +45,7 @@ func DefaultLimits() Limits {
 		MaxKeysPerConn:     1000,
 		MutationsPerSecond: 1000,
 		MutationBurst:      2000,
+		KeyMutationsPerSec: 5000,
 		MaxConns:           20000,
 		SendQueue:          8192,
 		PingInterval:       20 * time.Second,
@@ -68,6 +70,9 @@ func (l *Limits) fill() {
 	}
 	if l.MutationBurst <= 0 {
 		l.MutationBurst = max(d.MutationBurst, int(l.MutationsPerSecond))
+	}
+	if l.KeyMutationsPerSec <= 0 {
+		l.KeyMutationsPerSec = d.KeyMutationsPerSec
 	}
 	if l.MaxConns <= 0 {
 		l.MaxConns = d.MaxConns
