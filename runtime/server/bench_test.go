@@ -92,6 +92,24 @@ func restB(b *testing.B, s *servertest.Server, key, body string) (int, string) {
 	return resp.StatusCode, string(out)
 }
 
+// benchServer starts an in-process server, or, with BS_BENCH_URL (the
+// server's http:// base) and BS_BENCH_KEY, uses a server already running in
+// another process, so that the load generator's CPU is measured apart.
+func benchServer(b *testing.B) *servertest.Server {
+	if u := os.Getenv("BS_BENCH_URL"); u != "" {
+		return &servertest.Server{HTTPURL: u, URL: "ws" + strings.TrimPrefix(u, "http") + "/v1/ws", Key: os.Getenv("BS_BENCH_KEY")}
+	}
+	return servertest.Start(b, servertest.Register(polls.Register), servertest.Config(func(c *server.Config) {
+		c.Limits.MutationsPerSecond = 1e9
+		c.Limits.MutationBurst = 1e9
+		c.Limits.KeyMutationsPerSec = 1e9
+		c.Limits.SendQueue = 1 << 20
+		if s := os.Getenv("BS_BENCH_SYNC"); s != "" {
+			c.Sync = s
+		}
+	}))
+}
+
 // BenchmarkDurableMutations measures mutations per second through the whole
 // server (WebSocket, room, durable group-committed append, broadcast) from
 // 100 connections spread over 1, 10 or 100 keys, each keeping 4 Vote mutations
@@ -99,15 +117,8 @@ func restB(b *testing.B, s *servertest.Server, key, body string) (int, string) {
 func BenchmarkDurableMutations(b *testing.B) {
 	for _, keys := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
-			s := servertest.Start(b, servertest.Register(polls.Register), servertest.Config(func(c *server.Config) {
-				c.Limits.MutationsPerSecond = 1e9
-				c.Limits.MutationBurst = 1e9
-				c.Limits.KeyMutationsPerSec = 1e9
-				c.Limits.SendQueue = 1 << 20
-				if s := os.Getenv("BS_BENCH_SYNC"); s != "" {
-					c.Sync = s
-				}
-			}))
+			s := benchServer(b)
+			run := fmt.Sprint(time.Now().UnixNano())
 			const conns = 100
 			window := 4
 			if w, err := strconv.Atoi(os.Getenv("BS_BENCH_WINDOW")); err == nil {
@@ -115,12 +126,12 @@ func BenchmarkDurableMutations(b *testing.B) {
 			}
 			cs := make([]*benchConn, conns)
 			for i := range cs {
-				cs[i] = benchDial(b, s, fmt.Sprint("c", i))
-				cs[i].write(b, &protocol.Msg{T: protocol.TSub, Key: fmt.Sprint("k", i%keys), Type: polls.PollType.Name, FP: polls.PollType.Fingerprint})
+				cs[i] = benchDial(b, s, fmt.Sprint("c", i, "-", run))
+				cs[i].write(b, &protocol.Msg{T: protocol.TSub, Key: fmt.Sprint("k", i%keys, "-", run), Type: polls.PollType.Name, FP: polls.PollType.Fingerprint})
 				cs[i].until(b, protocol.TSynced)
 			}
 			for k := 0; k < keys; k++ {
-				code, out := restB(b, s, fmt.Sprint("k", k), `{"name":"Setup","args":{"question":"q","options":["a","b"]}}`)
+				code, out := restB(b, s, fmt.Sprint("k", k, "-", run), `{"name":"Setup","args":{"question":"q","options":["a","b"]}}`)
 				if code != 200 {
 					b.Fatalf("setup: %d %s", code, out)
 				}
@@ -157,7 +168,7 @@ func BenchmarkDurableMutations(b *testing.B) {
 							}
 						}
 					}()
-					key := fmt.Sprint("k", i%keys)
+					key := fmt.Sprint("k", i%keys, "-", run)
 					for mid := 1; mid <= per; mid++ {
 						<-credits
 						sent[mid] = time.Now()
