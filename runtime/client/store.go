@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -233,7 +231,7 @@ func (s *Store) handle(ws *websocket.Conn, m *protocol.Msg) {
 			s.view = nil // someone else's event: rebase the pending ones
 		}
 		if m.Hash != "" {
-			if b, err := s.typ.Encode(s.confirmed); err == nil && stateHash(b) != m.Hash {
+			if b, err := s.typ.Encode(s.confirmed); err == nil && protocol.StateHash(b) != m.Hash {
 				seq := m.Seq
 				s.mu.Unlock()
 				s.c.log.Error("client: state diverged from the server's; resyncing from a snapshot", "key", s.key, "seq", seq)
@@ -324,10 +322,6 @@ func (s *Store) resync(ws *websocket.Conn, snap bool) {
 	s.subscribe(ws, snap)
 }
 
-func stateHash(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
-}
 
 // persist saves the confirmed state if it changed.
 func (s *Store) persist() error {

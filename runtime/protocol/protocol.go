@@ -5,6 +5,8 @@
 package protocol
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -162,4 +164,11 @@ func Batch(frames [][]byte) []byte {
 		out = append(out, f...)
 	}
 	return append(out, ']')
+}
+
+// StateHash is the hash an ev carries now and then: the first 16 hex digits
+// of the SHA-256 of the state's JSON encoding. Server and client both use it.
+func StateHash(encoded []byte) string {
+	sum := sha256.Sum256(encoded)
+	return hex.EncodeToString(sum[:8])
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -526,18 +525,12 @@ func (r *room) apply(client string, mid uint64, actor, name string, args json.Ra
 	ev := protocol.Msg{T: protocol.TEv, Key: r.id.key, Seq: e.Seq, Client: client, Mid: mid, Name: name, Args: args, Time: now, Actor: actor}
 	if h := r.srv.cfg.HashEvery; h > 0 && e.Seq%uint64(h) == 0 {
 		if b, err := r.typ.Encode(next); err == nil {
-			ev.Hash = StateHash(b)
+			ev.Hash = protocol.StateHash(b)
 		}
 	}
 	r.out = append(r.out, outcome{frame: protocol.Encode(&ev), seq: e.Seq, rest: rest})
 }
 
-// StateHash is the hash carried by ev: the first 16 hex digits of the
-// SHA-256 of the state's JSON encoding.
-func StateHash(encoded []byte) string {
-	sum := sha256.Sum256(encoded)
-	return hex.EncodeToString(sum[:8])
-}
 
 func normArgs(args json.RawMessage) json.RawMessage {
 	t := bytes.TrimSpace(args)
