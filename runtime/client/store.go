@@ -322,7 +322,6 @@ func (s *Store) resync(ws *websocket.Conn, snap bool) {
 	s.subscribe(ws, snap)
 }
 
-
 // persist saves the confirmed state if it changed.
 func (s *Store) persist() error {
 	if s.c.disk == nil {

@@ -531,7 +531,6 @@ func (r *room) apply(client string, mid uint64, actor, name string, args json.Ra
 	r.out = append(r.out, outcome{frame: protocol.Encode(&ev), seq: e.Seq, rest: rest})
 }
 
-
 func normArgs(args json.RawMessage) json.RawMessage {
 	t := bytes.TrimSpace(args)
 	if len(t) == 0 || string(t) == "null" {
