@@ -14,6 +14,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +46,11 @@ type Options struct {
 	OnDivergence func(key string, seq uint64)
 	// MinBackoff and MaxBackoff bound the reconnect delay (100ms, 5s).
 	MinBackoff, MaxBackoff time.Duration
+
+	// diskSync overrides SQLite's synchronous setting of Dir/client.db
+	// (default FULL); the simulation, which never loses the OS cache, uses
+	// OFF to run more seeds.
+	diskSync string
 }
 
 // Rejection is a mutation the server refused.
@@ -81,10 +88,39 @@ type Client struct {
 	mu      sync.Mutex
 	actor   string
 	stores  map[string]*Store
-	ws      *websocket.Conn
+	link    link          // nil while offline
 	changed chan struct{} // closed and replaced on every change
 	closed  bool
+
+	// now stamps mutations (time.Now); later runs f after d unless the
+	// client closes first. The simulation replaces both with its own clock.
+	now   func() time.Time
+	later func(d time.Duration, f func())
+	// bugClearOnSend plants a bug on purpose: a pending mutation is
+	// forgotten as soon as it is sent instead of when the server has
+	// processed it. Only the simulation's planted-bug test sets it.
+	bugClearOnSend bool
 }
+
+// link is the connection the client speaks through: a WebSocket, or the
+// simulation's scripted transport.
+type link interface {
+	send(frame []byte) error
+	close()
+}
+
+type wsLink struct {
+	ws  *websocket.Conn
+	ctx context.Context
+}
+
+func (l *wsLink) send(frame []byte) error {
+	ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
+	defer cancel()
+	return l.ws.Write(ctx, websocket.MessageText, frame)
+}
+
+func (l *wsLink) close() { l.ws.Close(websocket.StatusNormalClosure, "client closed") }
 
 // ErrClosed is returned by operations on a closed client.
 var ErrClosed = errors.New("client: closed")
@@ -97,6 +133,18 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("client: %q is not a ws:// or wss:// URL", rawURL)
 	}
+	c, err := newClient(rawURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.wg.Add(2)
+	go c.run()
+	go c.flusher()
+	return c, nil
+}
+
+// newClient makes a client that has not started to connect.
+func newClient(rawURL string, opts Options) (*Client, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -106,9 +154,19 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Second
 	}
-	c := &Client{url: rawURL, opts: opts, log: opts.Logger, stores: map[string]*Store{}, changed: make(chan struct{}), actor: "local"}
+	c := &Client{url: rawURL, opts: opts, log: opts.Logger, stores: map[string]*Store{}, changed: make(chan struct{}), actor: "local", now: time.Now}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.later = func(d time.Duration, f func()) {
+		go func() {
+			select {
+			case <-time.After(d):
+				f()
+			case <-c.ctx.Done():
+			}
+		}()
+	}
 	if opts.Dir != "" {
-		d, err := openDisk(opts.Dir)
+		d, err := openDisk(opts.Dir, opts.diskSync)
 		if err != nil {
 			return nil, err
 		}
@@ -135,10 +193,6 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 			return nil, fmt.Errorf("client: %w", err)
 		}
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.wg.Add(2)
-	go c.run()
-	go c.flusher()
 	return c, nil
 }
 
@@ -164,11 +218,11 @@ func (c *Client) Open(t *runtime.Type, key string) (*Store, error) {
 		return nil, err
 	}
 	c.stores[key] = s
-	ws := c.ws
+	l := c.link
 	c.mu.Unlock()
 	// Lock order: a store's mu is never taken while c.mu is held.
-	if ws != nil {
-		s.subscribe(ws, false)
+	if l != nil {
+		s.subscribe(l, false)
 	}
 	c.mu.Lock()
 	return s, nil
@@ -178,7 +232,7 @@ func (c *Client) Open(t *runtime.Type, key string) (*Store, error) {
 // per key.
 func (c *Client) Status() Status {
 	c.mu.Lock()
-	st := Status{Online: c.ws != nil, Pending: map[string]int{}}
+	st := Status{Online: c.link != nil, Pending: map[string]int{}}
 	stores := c.storeList()
 	c.mu.Unlock()
 	for _, s := range stores {
@@ -189,11 +243,14 @@ func (c *Client) Status() Status {
 	return st
 }
 
+// storeList returns the open stores in key order, so that resubscribing
+// after a reconnect sends the same frames in the same order every time.
 func (c *Client) storeList() []*Store {
 	out := make([]*Store, 0, len(c.stores))
 	for _, s := range c.stores {
 		out = append(out, s)
 	}
+	slices.SortFunc(out, func(a, b *Store) int { return strings.Compare(a.key, b.key) })
 	return out
 }
 
@@ -209,7 +266,7 @@ func (c *Client) WaitSynced(ctx context.Context) error {
 		}
 		ch := c.changed
 		stores := c.storeList()
-		online := c.ws != nil
+		online := c.link != nil
 		c.mu.Unlock()
 		done := online
 		for _, s := range stores {
@@ -247,14 +304,14 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
-	ws := c.ws
+	l := c.link
 	stores := c.storeList()
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
 	c.cancel()
-	if ws != nil {
-		ws.Close(websocket.StatusNormalClosure, "client closed")
+	if l != nil {
+		l.close()
 	}
 	c.wg.Wait()
 	for _, s := range stores {
@@ -332,7 +389,7 @@ func (c *Client) session() (bool, error) {
 	}
 	defer ws.CloseNow()
 	ws.SetReadLimit(256 << 20)
-	if err := ws.Write(dctx, websocket.MessageText, protocol.Encode(&protocol.Msg{T: protocol.THello, V: protocol.Version, Client: c.id})); err != nil {
+	if err := ws.Write(dctx, websocket.MessageText, c.hello()); err != nil {
 		return false, err
 	}
 	_, data, err := ws.Read(dctx)
@@ -347,70 +404,96 @@ func (c *Client) session() (bool, error) {
 		}
 		return false, fmt.Errorf("client: no welcome: %v", err)
 	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return false, ErrClosed
+	l := &wsLink{ws: ws, ctx: c.ctx}
+	if err := c.attach(l, &msgs[0]); err != nil {
+		return false, err
 	}
-	if a := msgs[0].Actor; a != "" && a != c.actor {
-		c.actor = a
-		if c.disk != nil {
-			c.disk.setMeta("actor", a)
-		}
-	}
-	c.ws = ws
-	stores := c.storeList()
-	c.mu.Unlock()
-	for _, s := range stores {
-		s.subscribe(ws, false)
-	}
-	c.status(true)
-	defer func() {
-		c.mu.Lock()
-		c.ws = nil
-		stores := c.storeList()
-		c.mu.Unlock()
-		for _, s := range stores {
-			s.mu.Lock()
-			s.live = false
-			s.mu.Unlock()
-		}
-		c.status(false)
-	}()
+	defer c.detach()
 	for {
 		_, data, err := ws.Read(c.ctx)
 		if err != nil {
 			return true, err
 		}
-		msgs, err := protocol.Decode(data)
-		if err != nil {
-			c.log.Error("client: undecodable frame from server", "err", err)
+		if err := c.deliver(l, data); err != nil {
+			return true, err
+		}
+	}
+}
+
+func (c *Client) hello() []byte {
+	return protocol.Encode(&protocol.Msg{T: protocol.THello, V: protocol.Version, Client: c.id})
+}
+
+// attach makes l the client's connection after the server's welcome, and
+// subscribes every open store through it.
+func (c *Client) attach(l link, welcome *protocol.Msg) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if a := welcome.Actor; a != "" && a != c.actor {
+		c.actor = a
+		if c.disk != nil {
+			c.disk.setMeta("actor", a)
+		}
+	}
+	c.link = l
+	stores := c.storeList()
+	c.mu.Unlock()
+	for _, s := range stores {
+		s.subscribe(l, false)
+	}
+	c.status(true)
+	return nil
+}
+
+// detach takes the client offline.
+func (c *Client) detach() {
+	c.mu.Lock()
+	c.link = nil
+	stores := c.storeList()
+	c.mu.Unlock()
+	for _, s := range stores {
+		s.mu.Lock()
+		s.live = false
+		s.mu.Unlock()
+	}
+	c.status(false)
+}
+
+// deliver handles one frame from the server. An error means the server
+// ended the connection.
+func (c *Client) deliver(l link, data []byte) error {
+	msgs, err := protocol.Decode(data)
+	if err != nil {
+		c.log.Error("client: undecodable frame from server", "err", err)
+		return nil
+	}
+	touched := map[*Store]bool{}
+	for i := range msgs {
+		m := &msgs[i]
+		if m.T == protocol.TErr && m.Key == "" {
+			c.log.Warn("client: server error", "code", m.Code, "msg", m.Message)
+			if m.Fatal {
+				return fmt.Errorf("server: %s: %s", m.Code, m.Message)
+			}
 			continue
 		}
-		touched := map[*Store]bool{}
-		for i := range msgs {
-			m := &msgs[i]
-			if m.T == protocol.TErr && m.Key == "" {
-				c.log.Warn("client: server error", "code", m.Code, "msg", m.Message)
-				if m.Fatal {
-					return true, fmt.Errorf("server: %s: %s", m.Code, m.Message)
-				}
-				continue
-			}
-			c.mu.Lock()
-			s := c.stores[m.Key]
-			c.mu.Unlock()
-			if s == nil {
-				continue
-			}
-			s.handle(ws, m)
-			touched[s] = true
+		c.mu.Lock()
+		s := c.stores[m.Key]
+		c.mu.Unlock()
+		if s == nil {
+			continue
 		}
-		for s := range touched {
-			s.changed()
-		}
-		c.notify()
+		s.handle(l, m)
+		touched[s] = true
 	}
+	for s := range touched {
+		s.changed()
+	}
+	c.notify()
+	return nil
 }
 
 func (c *Client) status(online bool) {
@@ -420,10 +503,10 @@ func (c *Client) status(online bool) {
 	c.notify()
 }
 
-func (c *Client) currentWS() *websocket.Conn {
+func (c *Client) currentLink() link {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ws
+	return c.link
 }
 
 func (c *Client) actorName() string {

@@ -38,13 +38,16 @@ CREATE TABLE IF NOT EXISTS pending (
 ) WITHOUT ROWID;
 `
 
-func openDisk(dir string) (*disk, error) {
+func openDisk(dir, synchronous string) (*disk, error) {
+	if synchronous == "" {
+		synchronous = "FULL"
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", "FULL")
+	q.Set("_synchronous", synchronous)
 	q.Set("_busy_timeout", "10000")
 	q.Set("_txlock", "immediate")
 	db, err := sqlx.Open("sqlite3", "file:"+filepath.Join(dir, "client.db")+"?"+q.Encode())

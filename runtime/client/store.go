@@ -1,13 +1,10 @@
 package client
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/better-state/better-state/runtime"
 	"github.com/better-state/better-state/runtime/protocol"
@@ -137,7 +134,7 @@ func (s *Store) Mutate(action string, args any) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	p := pendingRow{Mid: s.nextMid + 1, Name: action, Args: b, Time: time.Now().UnixMilli()}
+	p := pendingRow{Mid: s.nextMid + 1, Name: action, Args: b, Time: s.c.now().UnixMilli()}
 	next := s.typ.Clone(s.currentView())
 	if err := s.typ.Apply(next, mutCtx(s.key, s.c.id, p.Mid, s.c.actorName(), p.Time), action, b); err != nil {
 		s.mu.Unlock()
@@ -153,8 +150,8 @@ func (s *Store) Mutate(action string, args any) error {
 	s.pending = append(s.pending, p)
 	s.view = next
 	if s.live {
-		if ws := s.c.currentWS(); ws != nil {
-			s.sendMut(ws, p)
+		if l := s.c.currentLink(); l != nil {
+			s.sendMut(l, p)
 		}
 	}
 	s.mu.Unlock()
@@ -162,12 +159,14 @@ func (s *Store) Mutate(action string, args any) error {
 	return nil
 }
 
-func (s *Store) sendMut(ws *websocket.Conn, p pendingRow) {
-	ctx, cancel := context.WithTimeout(s.c.ctx, 10*time.Second)
-	defer cancel()
+// sendMut sends one pending mutation. s.mu is held.
+func (s *Store) sendMut(l link, p pendingRow) {
 	// A failed write ends the connection; the mutation is resent after
 	// the next resync.
-	ws.Write(ctx, websocket.MessageText, protocol.Encode(&protocol.Msg{T: protocol.TMut, Key: s.key, Mid: p.Mid, Name: p.Name, Args: p.Args}))
+	l.send(protocol.Encode(&protocol.Msg{T: protocol.TMut, Key: s.key, Mid: p.Mid, Name: p.Name, Args: p.Args}))
+	if s.c.bugClearOnSend {
+		s.dropThrough(p.Mid)
+	}
 }
 
 // resolved is the highest mid up to which every mutation was processed.
@@ -179,19 +178,17 @@ func (s *Store) resolved() uint64 {
 }
 
 // subscribe sends sub with the cursor held. snap asks for a snapshot.
-func (s *Store) subscribe(ws *websocket.Conn, snap bool) {
+func (s *Store) subscribe(l link, snap bool) {
 	s.mu.Lock()
 	s.live = false
 	s.resyncing = true
 	m := protocol.Msg{T: protocol.TSub, Key: s.key, Type: s.typ.Name, FP: s.typ.Fingerprint, After: s.seq, Epoch: s.epoch, Acked: s.resolved(), Snap: snap}
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(s.c.ctx, 10*time.Second)
-	defer cancel()
-	ws.Write(ctx, websocket.MessageText, protocol.Encode(&m))
+	l.send(protocol.Encode(&m))
 }
 
 // handle applies one server message for this key.
-func (s *Store) handle(ws *websocket.Conn, m *protocol.Msg) {
+func (s *Store) handle(l link, m *protocol.Msg) {
 	s.mu.Lock()
 	switch m.T {
 	case protocol.TSnap:
@@ -209,7 +206,7 @@ func (s *Store) handle(ws *websocket.Conn, m *protocol.Msg) {
 		if m.Seq != s.seq+1 {
 			s.mu.Unlock()
 			s.c.log.Info("client: seq gap; resyncing", "key", s.key, "have", s.seq, "got", m.Seq)
-			s.resync(ws, false)
+			s.resync(l, false)
 			return
 		}
 		if err := s.typ.Apply(s.confirmed, mutCtx(s.key, m.Client, m.Mid, m.Actor, m.Time), m.Name, m.Args); err != nil {
@@ -238,7 +235,7 @@ func (s *Store) handle(ws *websocket.Conn, m *protocol.Msg) {
 				if f := s.c.opts.OnDivergence; f != nil {
 					f(s.key, seq)
 				}
-				s.resync(ws, true)
+				s.resync(l, true)
 				return
 			}
 		}
@@ -266,7 +263,7 @@ func (s *Store) handle(ws *websocket.Conn, m *protocol.Msg) {
 			// The catch-up did not bring us to the head: start over
 			// from a snapshot.
 			s.mu.Unlock()
-			s.resync(ws, true)
+			s.resync(l, true)
 			return
 		}
 		s.dropThrough(m.Mid)
@@ -278,7 +275,7 @@ func (s *Store) handle(ws *websocket.Conn, m *protocol.Msg) {
 		s.live, s.resyncing = true, false
 		s.view = nil
 		for _, p := range s.pending {
-			s.sendMut(ws, p)
+			s.sendMut(l, p)
 		}
 	case protocol.TErr:
 		switch m.Code {
@@ -287,13 +284,7 @@ func (s *Store) handle(ws *websocket.Conn, m *protocol.Msg) {
 				break
 			}
 			s.mu.Unlock()
-			go func() {
-				select {
-				case <-time.After(200 * time.Millisecond):
-					s.resync(ws, false)
-				case <-s.c.ctx.Done():
-				}
-			}()
+			s.c.later(200*time.Millisecond, func() { s.resync(l, false) })
 			return
 		default:
 			s.err = fmt.Errorf("client: %s: %s: %s", s.key, m.Code, m.Message)
@@ -315,11 +306,11 @@ func (s *Store) dropThrough(mid uint64) {
 	}
 }
 
-func (s *Store) resync(ws *websocket.Conn, snap bool) {
-	if ws != s.c.currentWS() {
+func (s *Store) resync(l link, snap bool) {
+	if l != s.c.currentLink() {
 		return
 	}
-	s.subscribe(ws, snap)
+	s.subscribe(l, snap)
 }
 
 // persist saves the confirmed state if it changed.

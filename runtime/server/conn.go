@@ -150,17 +150,25 @@ func (c *conn) readLoop() {
 			c.sendErr(protocol.CodeBadMessage, "", 0, "frames must be JSON text frames")
 			continue
 		}
-		msgs, err := protocol.Decode(data)
-		if err != nil {
-			c.sendErr(protocol.CodeBadMessage, "", 0, "malformed message: %v", err)
-			continue
-		}
-		for i := range msgs {
-			if !c.handle(&msgs[i]) {
-				return
-			}
+		if !c.frame(data) {
+			return
 		}
 	}
+}
+
+// frame handles one text frame from the peer; false ends the connection.
+func (c *conn) frame(data []byte) bool {
+	msgs, err := protocol.Decode(data)
+	if err != nil {
+		c.sendErr(protocol.CodeBadMessage, "", 0, "malformed message: %v", err)
+		return true
+	}
+	for i := range msgs {
+		if !c.handle(&msgs[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // handle routes one message; false ends the connection.
@@ -425,12 +433,16 @@ func (c *conn) write(frames [][]byte) error {
 
 func (c *conn) closeWith(e *apiError) {
 	ctx, cancel := context.WithTimeout(c.ctx, time.Second)
-	c.ws.Write(ctx, websocket.MessageText, protocol.Encode(&protocol.Msg{T: protocol.TErr, Code: e.Code, Message: e.Message, Fatal: true}))
+	c.ws.Write(ctx, websocket.MessageText, fatalFrame(e))
 	cancel()
 	// The fatal err above carries the reason. The close handshake is
 	// skipped: a peer that stopped reading would hold it for seconds.
 	c.ws.CloseNow()
 	c.cancel()
+}
+
+func fatalFrame(e *apiError) []byte {
+	return protocol.Encode(&protocol.Msg{T: protocol.TErr, Code: e.Code, Message: e.Message, Fatal: true})
 }
 
 // checkKey validates a state key: 1 to 256 bytes of letters, digits and

@@ -133,8 +133,12 @@ func (s *Server) getRoom(ns, key string) *room {
 	if !ok {
 		r = newRoom(s, id)
 		s.rooms[id] = r
-		s.roomsWG.Add(1)
-		go r.run()
+		if s.cfg.Synchronous {
+			r.load()
+		} else {
+			s.roomsWG.Add(1)
+			go r.run()
+		}
 	}
 	return r
 }
@@ -151,12 +155,32 @@ func (s *Server) send(ns, key string, m roomMsg) {
 }
 
 func (r *room) post(m roomMsg) bool {
+	if r.srv.cfg.Synchronous {
+		return r.handleNow(m)
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
 		return false
 	}
 	r.inbox <- m
+	return true
+}
+
+// handleNow is post in Synchronous mode: the message and the flush of its
+// batch happen before it returns.
+func (r *room) handleNow(m roomMsg) bool {
+	r.srv.syncMu.Lock()
+	defer r.srv.syncMu.Unlock()
+	r.mu.RLock()
+	closed := r.closed
+	r.mu.RUnlock()
+	if closed {
+		return false
+	}
+	if !r.handle(m) {
+		r.flush()
+	}
 	return true
 }
 
@@ -472,7 +496,7 @@ func (r *room) allow() bool {
 // accepts it, makes the copy the state and queues the event for the batch.
 func (r *room) apply(client string, mid uint64, actor, name string, args json.RawMessage, rest *restMut) {
 	args = normArgs(args)
-	now := time.Now().UnixMilli()
+	now := r.srv.cfg.Clock().UnixMilli()
 	e := storage.Event{Seq: r.seq + 1, Client: client, Mid: mid, Name: name, Args: args, Time: now, Actor: actor}
 	next := r.typ.Clone(r.state)
 	err := r.typ.Apply(next, eventCtx(r.id.key, &e), name, args)
@@ -658,20 +682,24 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 		return
 	}
 	ctx := context.Background()
-	frames, err := r.catchUp(ctx, m)
+	// Stored refusals first: an ev of a later mutation of this client
+	// would tell it that these were processed before it heard of them.
+	rejs, err := r.srv.store.Rejections(ctx, r.id.ns, key, c.client, m.Acked)
+	if err != nil {
+		r.srv.log.Error("rejections", "ns", r.id.ns, "key", key, "err", err)
+	}
+	var frames [][]byte
+	for _, rj := range rejs {
+		frames = append(frames, protocol.Encode(&protocol.Msg{T: protocol.TRej, Key: key, Mid: rj.Mid, Name: rj.Name, Code: rj.Code, Message: rj.Message}))
+	}
+	catchUp, err := r.catchUp(ctx, m)
 	if err != nil {
 		c.sendErr(protocol.CodeInternal, key, 0, "reading the log failed")
 		r.srv.log.Error("catch-up", "ns", r.id.ns, "key", key, "err", err)
 		c.unsubscribed(key)
 		return
 	}
-	rejs, err := r.srv.store.Rejections(ctx, r.id.ns, key, c.client, m.Acked)
-	if err != nil {
-		r.srv.log.Error("rejections", "ns", r.id.ns, "key", key, "err", err)
-	}
-	for _, rj := range rejs {
-		frames = append(frames, protocol.Encode(&protocol.Msg{T: protocol.TRej, Key: key, Mid: rj.Mid, Name: rj.Name, Code: rj.Code, Message: rj.Message}))
-	}
+	frames = append(frames, catchUp...)
 	if m.Acked > 0 {
 		if r.w.AckRejections == nil {
 			r.w.AckRejections = map[string]uint64{}

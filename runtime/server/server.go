@@ -120,6 +120,16 @@ type Config struct {
 	// (host patterns as in path.Match); requests without Origin are always allowed.
 	OriginPatterns []string
 	Limits         Limits
+
+	// Synchronous runs every room on the goroutine of the caller that sends
+	// it a message, one message at a time under one server-wide lock, and
+	// never evicts rooms. A message's effects (the durable append, the
+	// frames queued for every subscriber) are complete when the call that
+	// delivered it returns. Slower; made for deterministic simulations
+	// driving Local connections.
+	Synchronous bool
+	// Clock gives the time stamped on events (default time.Now).
+	Clock func() time.Time
 }
 
 // Server serves Better-State over HTTP and WebSocket.
@@ -133,6 +143,7 @@ type Server struct {
 	roomsMu sync.Mutex
 	rooms   map[roomID]*room
 	roomsWG sync.WaitGroup
+	syncMu  sync.Mutex // serializes rooms in Synchronous mode
 
 	connsMu sync.Mutex
 	conns   map[*conn]struct{}
@@ -161,6 +172,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RoomIdle <= 0 {
 		cfg.RoomIdle = time.Minute
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
 	cfg.Limits.fill()
 	st := cfg.Store
