@@ -97,6 +97,7 @@ func restB(b *testing.B, s *servertest.Server, key, body string) (int, string) {
 // another process, so that the load generator's CPU is measured apart.
 func benchServer(b *testing.B) *servertest.Server {
 	if u := os.Getenv("BS_BENCH_URL"); u != "" {
+		b.Cleanup(http.DefaultClient.CloseIdleConnections)
 		return &servertest.Server{HTTPURL: u, URL: "ws" + strings.TrimPrefix(u, "http") + "/v1/ws", Key: os.Getenv("BS_BENCH_KEY")}
 	}
 	return servertest.Start(b, servertest.Register(polls.Register), servertest.Config(func(c *server.Config) {

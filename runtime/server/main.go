@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -77,6 +78,7 @@ func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) in
 	ping := fs.Duration("ping", d.PingInterval, "WebSocket ping interval; a peer silent for that long is dropped")
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns) allowed to open WebSockets")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -93,6 +95,21 @@ func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) in
 	if len(reg.Names()) == 0 {
 		fmt.Fprintln(stderr, "no state types registered: pass your schema package's Register to server.Main")
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "--cpuprofile: %v\n", err)
+			return 2
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "--cpuprofile: %v\n", err)
+			return 2
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	var originList []string
 	if *origins != "" {
