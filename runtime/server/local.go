@@ -77,25 +77,10 @@ func (l *Local) Receive() (frame []byte, open bool) {
 	if failure != nil {
 		l.finish()
 	}
-	switch len(frames) {
-	case 0:
+	if len(frames) == 0 {
 		return nil, !l.done
-	case 1:
-		return frames[0], !l.done
 	}
-	n := 1
-	for _, f := range frames {
-		n += len(f) + 1
-	}
-	out := make([]byte, 0, n)
-	out = append(out, '[')
-	for i, f := range frames {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, f...)
-	}
-	return append(out, ']'), !l.done
+	return protocol.Batch(frames), !l.done
 }
 
 // Close ends the connection, as a dropped WebSocket would: the server
