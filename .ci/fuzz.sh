@@ -7,4 +7,5 @@ t=${FUZZTIME:-5s}
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$t" ./runtime/protocol
 go test -run '^$' -fuzz '^FuzzDispatch$' -fuzztime "$t" ./examples/todos
 go test -run '^$' -fuzz '^FuzzDispatch$' -fuzztime "$t" ./examples/polls
+go test -run '^$' -fuzz '^FuzzDecodeArgsFastPath$' -fuzztime "$t" ./runtime
 go test -run '^$' -fuzz '^FuzzRESTMutation$' -fuzztime "$t" -parallel 1 ./runtime/server

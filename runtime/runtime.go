@@ -71,12 +71,20 @@ func DecodeArgs(action string, data []byte, v any) error {
 	if data[0] != '{' {
 		return Errorf(CodeBadArgs, "%s: args must be a JSON object", action)
 	}
+	if f := fieldsOf(v); f != nil {
+		if allKnown, ok := f.known(data); ok && allKnown {
+			if err := json.Unmarshal(data, v); err != nil {
+				return Errorf(CodeBadArgs, "%s: %v", action, err)
+			}
+			return nil
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return Errorf(CodeBadArgs, "%s: %v", action, err)
 	}
-	if dec.More() {
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) > 0 {
 		return Errorf(CodeBadArgs, "%s: trailing data after args", action)
 	}
 	return nil

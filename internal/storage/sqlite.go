@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -403,6 +404,48 @@ func (s *SQLite) Events(ctx context.Context, ns, key string, after uint64, limit
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// EachEvent implements Store. Replaying a long log is its main use, so
+// it allocates nothing per row: the texts that repeat from row to row
+// (client, name, actor) are reused while they do not change.
+func (s *SQLite) EachEvent(ctx context.Context, ns, key string, after, upto uint64, fn func(*Event) error) error {
+	// A cancellable context makes the driver watch it on every row; ctx
+	// is checked every few thousand rows instead.
+	rows, err := s.r.QueryContext(context.WithoutCancel(ctx), `SELECT seq, client, mid, name, args, time, actor FROM events WHERE namespace = ? AND key = ? AND seq > ? AND seq <= ? ORDER BY seq`, ns, key, after, upto)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		e                   Event
+		client, name, actor sql.RawBytes
+		args                sql.RawBytes
+	)
+	for rows.Next() {
+		if err := rows.Scan(&e.Seq, &client, &e.Mid, &name, &args, &e.Time, &actor); err != nil {
+			return err
+		}
+		e.Client = reuse(e.Client, client)
+		e.Name = reuse(e.Name, name)
+		e.Actor = reuse(e.Actor, actor)
+		e.Args = json.RawMessage(args)
+		if err := fn(&e); err != nil {
+			return err
+		}
+		if e.Seq%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return rows.Err()
+}
+
+// reuse returns prev if it spells b, else b as a new string.
+func reuse(prev string, b []byte) string {
+	if prev == string(b) {
+		return prev
+	}
+	return string(b)
 }
 
 // FirstSeq implements Store.

@@ -98,6 +98,11 @@ type Store interface {
 	LatestSnapshot(ctx context.Context, ns, key string, atOrBelow uint64) (Snapshot, error)
 	// Events returns up to limit events with seq > after, in order.
 	Events(ctx context.Context, ns, key string, after uint64, limit int) ([]Event, error)
+	// EachEvent calls fn with the events after seq `after` up to and
+	// including seq upto, in order, streaming them: the Event and its
+	// slices are valid only during the call. An error from fn stops the
+	// scan and is returned.
+	EachEvent(ctx context.Context, ns, key string, after, upto uint64, fn func(*Event) error) error
 	// FirstSeq returns the lowest seq still in the log (0: empty log).
 	FirstSeq(ctx context.Context, ns, key string) (uint64, error)
 	// FindEvent returns the seq of the event of (client, mid).

@@ -369,25 +369,25 @@ func replay(ctx context.Context, st storage.Store, typ *runtime.Type, ns, key st
 		}
 		from = snap.Seq
 	}
-	after := from
-	for after < upto {
-		evs, err := st.Events(ctx, ns, key, after, min(10000, int(upto-after)))
-		if err != nil {
-			return nil, 0, err
+	next := from + 1
+	err = st.EachEvent(ctx, ns, key, from, upto, func(e *storage.Event) error {
+		if e.Seq != next {
+			return errorf(410, protocol.CodeCompacted, "events of %s after seq %d are not in the log", key, next-1)
 		}
-		if len(evs) == 0 || evs[0].Seq != after+1 {
-			return nil, 0, errorf(410, protocol.CodeCompacted, "events of %s after seq %d are not in the log", key, after)
+		if err := typ.Apply(state, eventCtx(key, e), e.Name, e.Args); err != nil {
+			// A logged event was accepted once; failing now means the
+			// schema changed under the log. Keep going: the state is
+			// what the code makes of the log.
+			log.Warn("replay: event no longer applies", "ns", ns, "key", key, "seq", e.Seq, "err", err)
 		}
-		for i := range evs {
-			e := &evs[i]
-			if err := typ.Apply(state, eventCtx(key, e), e.Name, e.Args); err != nil {
-				// A logged event was accepted once; failing now means the
-				// schema changed under the log. Keep going: the state is
-				// what the code makes of the log.
-				log.Warn("replay: event no longer applies", "ns", ns, "key", key, "seq", e.Seq, "err", err)
-			}
-			after = e.Seq
-		}
+		next++
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if next <= upto {
+		return nil, 0, errorf(410, protocol.CodeCompacted, "events of %s after seq %d are not in the log", key, next-1)
 	}
 	return state, from, nil
 }
