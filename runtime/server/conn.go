@@ -35,6 +35,8 @@ type conn struct {
 
 	tokens   float64
 	lastFill time.Time
+
+	watchdog *time.Timer // closes a connection whose write hangs
 }
 
 // serveWS upgrades the request and runs the connection until it ends.
@@ -107,6 +109,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.cancel()
+	c.ws.CloseNow() // a write to a broken peer ends now, not at the watchdog
 	<-writerDone
 	c.leaveRooms()
 	s.connsMu.Lock()
@@ -135,7 +138,9 @@ func (c *conn) readLoop() {
 	})
 	defer helloBy.Stop()
 	for {
-		typ, data, err := c.ws.Read(c.ctx)
+		// No context: reads end when the write loop closes the
+		// connection (on cancel, a fatal error or a dead peer).
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			var ce websocket.CloseError
 			if errors.As(err, &ce) || errors.Is(err, context.Canceled) {
@@ -355,6 +360,16 @@ func (c *conn) fail(e *apiError) {
 func (c *conn) writeLoop() {
 	ping := time.NewTicker(c.srv.cfg.Limits.PingInterval)
 	defer ping.Stop()
+	// Writes take no context (a context costs the WebSocket library a
+	// timer and an AfterFunc per call); one timer per connection bounds
+	// them instead.
+	c.watchdog = time.AfterFunc(time.Hour, func() {
+		c.srv.log.Debug("a write to the peer hung; dropping it", "client", c.client, "timeout", c.srv.cfg.Limits.WriteTimeout)
+		c.ws.CloseNow()
+		c.cancel()
+	})
+	c.watchdog.Stop()
+	defer c.watchdog.Stop()
 	pinging := false
 	pong := make(chan error, 1)
 	for {
@@ -408,8 +423,9 @@ func (c *conn) writeLoop() {
 // write sends the frames waiting for the connection as one frame: the
 // message itself when there is one, a JSON array of them otherwise.
 func (c *conn) write(frames [][]byte) error {
-	ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.Limits.WriteTimeout)
-	defer cancel()
+	c.watchdog.Reset(c.srv.cfg.Limits.WriteTimeout)
+	defer c.watchdog.Stop()
+	ctx := context.Background()
 	if len(frames) == 1 {
 		return c.ws.Write(ctx, websocket.MessageText, frames[0])
 	}
