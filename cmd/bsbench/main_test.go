@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/better-state/better-state/examples/counter"
+	"github.com/better-state/better-state/runtime/server/servertest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestQuickRun is the smoke run: every scenario with small counts, against
+// the server and the bare relay, each in a child process, through the built
+// command. It keeps the tool from rotting; the figures come from the
+// commands in docs/BENCHMARKS.md.
+func TestQuickRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the tool")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bsbench")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	js := filepath.Join(dir, "out.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "all", "--quick", "--baseline", "--json", js)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bsbench all --quick: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	t.Logf("\n%s", stdout.String())
+
+	f, err := os.Open(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	seen := map[string]map[string]any{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var o map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
+			t.Fatalf("%s: %v", sc.Text(), err)
+		}
+		name := fmt.Sprintf("%s/%s/%v", o["scenario"], o["target"], o["params"].(map[string]any)["rate"])
+		seen[name] = o
+		if o["errors"].(float64) != 0 {
+			t.Errorf("%s: errors %v", name, o["errors"])
+		}
+		if o["ops_per_s"].(float64) <= 0 {
+			t.Errorf("%s: ops_per_s %v", name, o["ops_per_s"])
+		}
+		if o["target"] == "bs" && o["server_cpu_s"].(float64) <= 0 && o["scenario"] != "idle" {
+			t.Errorf("%s: server_cpu_s %v", name, o["server_cpu_s"])
+		}
+		if o["server_rss_bytes"].(float64) <= 0 {
+			t.Errorf("%s: server_rss_bytes %v", name, o["server_rss_bytes"])
+		}
+	}
+	for _, want := range []struct {
+		name   string
+		fields []string
+	}{
+		{"write/bs/<nil>", []string{"p99_ms", "durable", "acknowledged"}},
+		{"write/relay/<nil>", []string{"p99_ms"}},
+		{"fanout/bs/20", []string{"deliveries", "deliveries_per_server_cpu_s"}},
+		{"fanout/relay/20", []string{"deliveries", "deliveries_per_server_cpu_s"}},
+		{"fanout/bs/100", []string{"deliveries"}},
+		{"fanout/relay/100", []string{"deliveries"}},
+		{"reconnect/bs/<nil>", []string{"seconds_to_synced"}},
+		{"reconnect/relay/<nil>", []string{"seconds_to_synced"}},
+		{"idle/bs/<nil>", []string{"server_bytes_per_conn"}},
+		{"idle/relay/<nil>", []string{"server_bytes_per_conn"}},
+		{"cold/bs/<nil>", []string{"first_snap_ms", "replay_events_per_s"}},
+	} {
+		o, ok := seen[want.name]
+		if !ok {
+			t.Errorf("no result for %s", want.name)
+			continue
+		}
+		for _, k := range want.fields {
+			if _, ok := o[k]; !ok {
+				t.Errorf("%s: no field %s", want.name, k)
+			}
+		}
+	}
+	if d, e := seen["fanout/bs/20"]["deliveries"], seen["fanout/bs/20"]["expected_deliveries"]; d != e {
+		t.Errorf("fanout: %v of %v deliveries", d, e)
+	}
+}
+
+// TestLostMutationsAreCaught checks the correctness check against a real
+// server: a count that differs from what was acknowledged is an error.
+func TestLostMutationsAreCaught(t *testing.T) {
+	s := servertest.Start(t, servertest.Register(counter.Register))
+	l := &load{cfg: &config{}, t: &target{kind: "bs", httpURL: s.HTTPURL, key: s.Key}, res: &result{}, run: "t"}
+	ctx := context.Background()
+	ws, err := l.connect(ctx, l.clientID(0), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acked, last atomic.Int64
+	st := l.writer(0, ws, "k", 2, func(sent uint64) bool { return sent < 5 }, &acked, &last)
+	if st.err != nil || st.acked != 5 {
+		t.Fatalf("writer: %+v", st)
+	}
+	l.checkCounts(ctx, map[string]int{"k": 5})
+	if l.res.Errors != 0 {
+		t.Fatalf("5 acknowledged, 5 counted, but: %s", l.res.Failure)
+	}
+	l.checkCounts(ctx, map[string]int{"k": 6})
+	if l.res.Errors != 1 || !strings.Contains(l.res.Failure, "n=5") {
+		t.Fatalf("a lost mutation was not reported: %d errors, %q", l.res.Errors, l.res.Failure)
+	}
+}
+
+// TestFailedRunExitsNonZero: a scenario that cannot run is an error.
+func TestFailedRunExitsNonZero(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"write", "--url", "http://127.0.0.1:1", "--key", "k", "--quick"}, &out, &errb)
+	if code != 1 {
+		t.Fatalf("exit %d, stderr %s", code, errb.String())
+	}
+	if code := run([]string{"nope"}, &out, &errb); code != 2 {
+		t.Fatalf("unknown scenario: exit %d", code)
+	}
+}
+
+func TestParseProc(t *testing.T) {
+	stat := "1234 (my (odd) cmd) S 1 1234 1234 0 -1 4194560 600 0 0 0 250 50 0 0 20 0 9 0 100 1000000 500 18446744073709551615"
+	cpu, err := parseStatCPU(stat)
+	if err != nil || cpu != 3*time.Second {
+		t.Fatalf("cpu %v, %v; want 3s", cpu, err)
+	}
+	rss, err := parseStatusRSS(strings.NewReader("Name:\tx\nVmPeak:\t 1000 kB\nVmRSS:\t   2048 kB\n"))
+	if err != nil || rss != 2048*1024 {
+		t.Fatalf("rss %d, %v", rss, err)
+	}
+	if _, err := parseStatusRSS(strings.NewReader("Name:\tx\n")); err == nil {
+		t.Fatal("no VmRSS, no error")
+	}
+	u, err := procUsage(os.Getpid())
+	if err != nil || u.rss <= 0 {
+		t.Fatalf("own usage: %+v, %v", u, err)
+	}
+}
+
+func TestPercentileAndFrames(t *testing.T) {
+	d := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	if p := percentile(d, 0.5); p != 5 {
+		t.Errorf("p50 %v", p)
+	}
+	if p := percentile(d, 0.99); p != 10 {
+		t.Errorf("p99 %v", p)
+	}
+	if p := percentile(nil, 0.5); p != 0 {
+		t.Errorf("empty: %v", p)
+	}
+	cl, seq, ok := parseRelayFrame(relayFrame(42, 7))
+	if !ok || cl != 42 || seq != 7 {
+		t.Errorf("relay frame: %d %d %v", cl, seq, ok)
+	}
+	if _, _, ok := parseRelayFrame([]byte("x")); ok {
+		t.Error("garbage parsed")
+	}
+	var m map[string]any
+	if err := json.Unmarshal(mutFrame(`k"1`, 9), &m); err != nil || m["key"] != `k"1` || m["mid"] != float64(9) {
+		t.Errorf("mut frame: %v %v", m, err)
+	}
+}
