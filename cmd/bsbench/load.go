@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -256,5 +255,3 @@ func closeAll(conns []*websocket.Conn) {
 		}
 	}
 }
-
-var errTimeout = errors.New("timed out")
