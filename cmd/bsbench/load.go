@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -254,4 +255,48 @@ func closeAll(conns []*websocket.Conn) {
 			ws.CloseNow()
 		}
 	}
+}
+
+// scanEvs calls fn with the client and mid of every ev in a frame from the
+// server (one message or an array of them), and reports whether the frame
+// holds an err or rej. It reads only what the load needs, for the reason
+// mutFrame is written by hand; the server writes a message's fields in
+// protocol.Msg's order, t first.
+func scanEvs(frame []byte, fn func(client []byte, mid uint64)) (bad bool) {
+	const start = `{"t":"`
+	rest := frame
+	for {
+		i := bytes.Index(rest, []byte(start))
+		if i < 0 {
+			return bad
+		}
+		rest = rest[i+len(start):]
+		obj := rest
+		if j := bytes.Index(rest, []byte(start)); j >= 0 {
+			obj = rest[:j]
+		}
+		switch {
+		case bytes.HasPrefix(obj, []byte(`ev"`)):
+			client := field(obj, `"client":"`, '"')
+			mid, _ := strconv.ParseUint(string(field(obj, `"mid":`, ',')), 10, 64)
+			fn(client, mid)
+		case bytes.HasPrefix(obj, []byte(`err"`)), bytes.HasPrefix(obj, []byte(`rej"`)):
+			bad = true
+		}
+	}
+}
+
+// field returns the bytes after name up to end (or the object's end).
+func field(obj []byte, name string, end byte) []byte {
+	i := bytes.Index(obj, []byte(name))
+	if i < 0 {
+		return nil
+	}
+	v := obj[i+len(name):]
+	for j, c := range v {
+		if c == end || c == '}' {
+			return v[:j]
+		}
+	}
+	return v
 }

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/better-state/better-state/examples/counter"
+	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server/servertest"
 )
 
@@ -158,6 +159,30 @@ func TestParseProc(t *testing.T) {
 	u, err := procUsage(os.Getpid())
 	if err != nil || u.rss <= 0 {
 		t.Fatalf("own usage: %+v, %v", u, err)
+	}
+}
+
+func TestScanEvs(t *testing.T) {
+	evs := [][]byte{
+		protocol.Encode(&protocol.Msg{T: protocol.TEv, Key: "k", Seq: 3, Client: "a", Mid: 7, Name: "Add", Args: []byte(`{"n":1}`), Time: 5, Actor: "x"}),
+		protocol.Encode(&protocol.Msg{T: protocol.TEv, Key: "k", Seq: 4, Client: "bb", Mid: 12, Name: "Add", Args: []byte(`{"n":1}`), Hash: "ab"}),
+		protocol.Encode(&protocol.Msg{T: protocol.TSynced, Key: "k", Seq: 4, Mid: 9}),
+	}
+	var got []string
+	bad := scanEvs(protocol.Batch(evs), func(c []byte, mid uint64) { got = append(got, fmt.Sprintf("%s#%d", c, mid)) })
+	if bad || strings.Join(got, ",") != "a#7,bb#12" {
+		t.Fatalf("got %v, bad %v", got, bad)
+	}
+	got = nil
+	if scanEvs(evs[0], func(c []byte, mid uint64) { got = append(got, fmt.Sprintf("%s#%d", c, mid)) }); strings.Join(got, ",") != "a#7" {
+		t.Fatalf("single: %v", got)
+	}
+	rej := protocol.Encode(&protocol.Msg{T: protocol.TRej, Key: "k", Mid: 2, Code: "zero", Message: "no"})
+	if !scanEvs(protocol.Batch([][]byte{evs[0], rej}), func([]byte, uint64) {}) {
+		t.Fatal("rej not seen")
+	}
+	if err := errorIn(rej); err == nil || !strings.Contains(err.Error(), "zero") {
+		t.Fatalf("errorIn: %v", err)
 	}
 }
 

@@ -15,6 +15,20 @@ import (
 	"github.com/better-state/better-state/runtime/protocol"
 )
 
+// errorIn returns the err or rej of a frame as an error.
+func errorIn(frame []byte) error {
+	ms, err := protocol.Decode(frame)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.T == protocol.TErr || m.T == protocol.TRej {
+			return fmt.Errorf("%s %s: %s", m.T, m.Code, m.Message)
+		}
+	}
+	return fmt.Errorf("no error in %.200s", frame)
+}
+
 func (l *load) clientID(i int) string { return fmt.Sprintf("bench-%s-%d", l.run, i) }
 
 // writerStats is what one writing connection saw.
@@ -70,19 +84,13 @@ func (l *load) writer(i int, ws *websocket.Conn, key string, window int, more fu
 				}
 				continue
 			}
-			ms, err := protocol.Decode(data)
-			if err != nil {
-				rdErr = err
-				continue
-			}
-			for k := range ms {
-				m := &ms[k]
-				switch {
-				case m.T == protocol.TEv && m.Client == id:
-					record(m.Mid, now)
-				case m.T == protocol.TErr || m.T == protocol.TRej:
-					rdErr = fmt.Errorf("%s %s: %s", m.T, m.Code, m.Message)
+			bad := scanEvs(data, func(client []byte, mid uint64) {
+				if string(client) == id {
+					record(mid, now)
 				}
+			})
+			if bad {
+				rdErr = errorIn(data)
 			}
 		}
 	}()
@@ -240,15 +248,13 @@ func (l *load) fanout(ctx context.Context, p params) error {
 					}
 					continue
 				}
-				ms, err := protocol.Decode(data)
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				for k := range ms {
-					if ms[k].T == protocol.TEv && ms[k].Client == wid {
-						deliver(ms[k].Mid)
+				if scanEvs(data, func(client []byte, mid uint64) {
+					if string(client) == wid {
+						deliver(mid)
 					}
+				}) {
+					errs[i] = errorIn(data)
+					return
 				}
 			}
 		}()
@@ -358,14 +364,13 @@ func (l *load) reconnect(ctx context.Context, p params) error {
 				}
 				continue
 			}
-			ms, err := protocol.Decode(data)
-			if err != nil {
-				return err
-			}
-			for k := range ms {
-				if ms[k].T == protocol.TEv && ms[k].Client == l.clientID(i) {
+			id := l.clientID(i)
+			if scanEvs(data, func(client []byte, _ uint64) {
+				if string(client) == id {
 					got++
 				}
+			}) {
+				return fmt.Errorf("client %d: %w", i, errorIn(data))
 			}
 		}
 		times[i] = time.Since(t0)
