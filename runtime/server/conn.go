@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -36,7 +37,11 @@ type conn struct {
 	tokens   float64
 	lastFill time.Time
 
-	watchdog *time.Timer // closes a connection whose write hangs
+	// Kept by the janitor (janitor.go): when the write in progress
+	// started (unix ns, 0: none), when to ping next, whether a ping is out.
+	writeStart atomic.Int64
+	nextPing   time.Time
+	pinging    atomic.Bool
 }
 
 // serveWS upgrades the request and runs the connection until it ends.
@@ -358,43 +363,13 @@ func (c *conn) fail(e *apiError) {
 }
 
 func (c *conn) writeLoop() {
-	ping := time.NewTicker(c.srv.cfg.Limits.PingInterval)
-	defer ping.Stop()
-	// Writes take no context (a context costs the WebSocket library a
-	// timer and an AfterFunc per call); one timer per connection bounds
-	// them instead.
-	c.watchdog = time.AfterFunc(time.Hour, func() {
-		c.srv.log.Debug("a write to the peer hung; dropping it", "client", c.client, "timeout", c.srv.cfg.Limits.WriteTimeout)
-		c.ws.CloseNow()
-		c.cancel()
-	})
-	c.watchdog.Stop()
-	defer c.watchdog.Stop()
-	pinging := false
-	pong := make(chan error, 1)
+	// Two cases only: pings and hung writes are the janitor's, so that a
+	// delivery costs no more here than in a bare relay.
 	for {
 		select {
 		case <-c.ctx.Done():
 			c.ws.CloseNow()
 			return
-		case <-ping.C:
-			if pinging {
-				continue
-			}
-			pinging = true
-			go func() {
-				ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.Limits.PingInterval)
-				defer cancel()
-				pong <- c.ws.Ping(ctx)
-			}()
-		case err := <-pong:
-			pinging = false
-			if err != nil {
-				c.srv.log.Debug("peer did not answer ping; dropping it", "client", c.client, "err", err)
-				c.ws.CloseNow()
-				c.cancel()
-				return
-			}
 		case <-c.signal:
 			c.mu.Lock()
 			frames := c.queue
@@ -423,8 +398,10 @@ func (c *conn) writeLoop() {
 // write sends the frames waiting for the connection as one frame: the
 // message itself when there is one, a JSON array of them otherwise.
 func (c *conn) write(frames [][]byte) error {
-	c.watchdog.Reset(c.srv.cfg.Limits.WriteTimeout)
-	defer c.watchdog.Stop()
+	// No context: it costs the WebSocket library a timer and an AfterFunc
+	// per call. The janitor drops a connection whose write hangs.
+	c.writeStart.Store(time.Now().UnixNano())
+	defer c.writeStart.Store(0)
 	ctx := context.Background()
 	if len(frames) == 1 {
 		return c.ws.Write(ctx, websocket.MessageText, frames[0])

@@ -150,6 +150,9 @@ type Server struct {
 	nconns  atomic.Int64
 	connsWG sync.WaitGroup
 
+	janitorStop chan struct{}
+	janitorWG   sync.WaitGroup
+
 	closing   atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -204,6 +207,9 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.routes()
+	s.janitorStop = make(chan struct{})
+	s.janitorWG.Add(1)
+	go s.janitor()
 	return s, nil
 }
 
@@ -229,6 +235,8 @@ func (s *Server) Close() error {
 			c.fail(errShuttingDown)
 		}
 		s.connsWG.Wait()
+		close(s.janitorStop)
+		s.janitorWG.Wait()
 		s.roomsMu.Lock()
 		rooms := make([]*room, 0, len(s.rooms))
 		for _, r := range s.rooms {

@@ -1,0 +1,66 @@
+package server
+
+import (
+	"context"
+	"time"
+)
+
+// The janitor looks after every WebSocket connection from one goroutine:
+// it pings each peer every PingInterval (a peer that does not answer within
+// PingInterval is dropped) and drops a connection whose write has hung for
+// WriteTimeout. Doing this here rather than in each connection's write loop
+// keeps the loop down to two select cases and no timer per write, and keeps
+// timers out of idle connections' memory.
+
+func (s *Server) janitor() {
+	defer s.janitorWG.Done()
+	tick := min(time.Second, s.cfg.Limits.PingInterval/4, s.cfg.Limits.WriteTimeout/4)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var conns []*conn
+	for {
+		select {
+		case <-s.janitorStop:
+			return
+		case now := <-t.C:
+			s.connsMu.Lock()
+			conns = conns[:0]
+			for c := range s.conns {
+				conns = append(conns, c)
+			}
+			s.connsMu.Unlock()
+			for _, c := range conns {
+				s.look(c, now)
+			}
+			clear(conns)
+		}
+	}
+}
+
+func (s *Server) look(c *conn, now time.Time) {
+	if ws := c.writeStart.Load(); ws != 0 && now.Sub(time.Unix(0, ws)) > s.cfg.Limits.WriteTimeout {
+		s.log.Debug("a write to the peer hung; dropping it", "client", c.client, "timeout", s.cfg.Limits.WriteTimeout)
+		c.ws.CloseNow()
+		c.cancel()
+		return
+	}
+	if c.nextPing.IsZero() {
+		c.nextPing = now.Add(s.cfg.Limits.PingInterval)
+		return
+	}
+	if now.Before(c.nextPing) || c.pinging.Load() {
+		return
+	}
+	c.nextPing = now.Add(s.cfg.Limits.PingInterval)
+	c.pinging.Store(true)
+	go func() {
+		defer c.pinging.Store(false)
+		ctx, cancel := context.WithTimeout(c.ctx, s.cfg.Limits.PingInterval)
+		defer cancel()
+		if err := c.ws.Ping(ctx); err != nil && c.ctx.Err() == nil {
+			s.log.Debug("peer did not answer ping; dropping it", "client", c.client, "err", err)
+			c.ws.CloseNow()
+			c.cancel()
+		}
+	}()
+}
