@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 t=${FUZZTIME:-5s}
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$t" ./runtime/protocol
+go test -run '^$' -fuzz '^FuzzFastPaths$' -fuzztime "$t" ./runtime/protocol
 go test -run '^$' -fuzz '^FuzzDispatch$' -fuzztime "$t" ./examples/todos
 go test -run '^$' -fuzz '^FuzzDispatch$' -fuzztime "$t" ./examples/polls
 go test -run '^$' -fuzz '^FuzzDecodeArgsFastPath$' -fuzztime "$t" ./runtime

@@ -113,6 +113,14 @@ func Decode(frame []byte) ([]Msg, error) {
 	if len(b) == 0 {
 		return nil, errors.New("empty frame")
 	}
+	if ms, ok := decodeFast(b); ok {
+		for i := range ms {
+			if ms[i].T == "" {
+				return nil, errors.New("message without type")
+			}
+		}
+		return ms, nil
+	}
 	if b[0] == '[' {
 		var ms []Msg
 		if err := json.Unmarshal(b, &ms); err != nil {
@@ -137,6 +145,9 @@ func Decode(frame []byte) ([]Msg, error) {
 
 // Encode returns the JSON encoding of m.
 func Encode(m *Msg) []byte {
+	if (len(m.Args) == 0 || json.Valid(m.Args)) && (len(m.State) == 0 || json.Valid(m.State)) {
+		return appendMsg(make([]byte, 0, 96+len(m.Args)+len(m.State)), m)
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		// Msg holds only strings, numbers and RawMessages that were

@@ -71,3 +71,83 @@ func compact(b []byte) []byte {
 	}
 	return out.Bytes()
 }
+
+// FuzzFastPaths holds the fast decoder and encoder to encoding/json: what
+// decodeFast accepts, json accepts with the same result; what appendMsg
+// writes, json reads back as the same message.
+func FuzzFastPaths(f *testing.F) {
+	for _, s := range []string{
+		`{"t":"hello","v":1,"client":"c"}`,
+		`{"t":"sub","key":"k","type":"todos.List","fp":"x","after":3,"epoch":"e","acked":2,"snap":true}`,
+		`{"t":"mut","key":"k","mid":1,"name":"Add","args":{"title":"x \"q\" <b>"}}`,
+		`[{"t":"ev","key":"k","seq":1,"time":-5,"args":[1,{"a":"]"}]},{"t":"synced","key":"k","seq":1}]`,
+		`{"t":"snap","state":{"items":[]}, "seq": 18446744073709551615}`,
+		`{"t":"err","code":"bad_message","msg":"x","fatal":false}`,
+		`{"t":"ev","seq":01}`, `{"t":"ev","seq":1.5}`, `{"T":"ev"}`, `{"t":"ev","args":null}`,
+		`{"t":"é"}`, `{"t":"a\nb"}`, `{"t":"x","seq":-1}`, ` [ ] `, `{}`, `{"t":"x",}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		fast, ok := decodeFast(frame)
+		if ok {
+			var ref []Msg
+			b := bytes.TrimSpace(frame)
+			var err error
+			if len(b) > 0 && b[0] == '[' {
+				err = json.Unmarshal(frame, &ref)
+			} else {
+				var m Msg
+				err = json.Unmarshal(frame, &m)
+				ref = []Msg{m}
+			}
+			if err != nil {
+				t.Fatalf("fast path accepted what json refuses (%v): %q", err, frame)
+			}
+			if len(ref) == 0 {
+				ref = nil
+			}
+			if len(fast) == 0 {
+				fast = nil
+			}
+			if !reflect.DeepEqual(fast, ref) {
+				t.Fatalf("fast %+v\njson %+v", fast, ref)
+			}
+		}
+		ms, err := Decode(frame)
+		if err != nil {
+			return
+		}
+		for i := range ms {
+			enc := Encode(&ms[i])
+			var back Msg
+			if err := json.Unmarshal(enc, &back); err != nil {
+				t.Fatalf("Encode wrote invalid JSON %q: %v", enc, err)
+			}
+			want := ms[i]
+			if !bytes.Equal(compact(want.Args), compact(back.Args)) || !bytes.Equal(compact(want.State), compact(back.State)) {
+				t.Fatalf("raw fields changed: %q", enc)
+			}
+			want.Args, want.State, back.Args, back.State = nil, nil, nil, nil
+			if !reflect.DeepEqual(want, back) {
+				t.Fatalf("Encode %q reads back as %+v, not %+v", enc, back, want)
+			}
+		}
+	})
+}
+
+func BenchmarkDecodeMut(b *testing.B) {
+	frame := []byte(`{"t":"mut","key":"w-abc-17","mid":12345,"name":"Add","args":{"n":1}}`)
+	for b.Loop() {
+		if _, err := Decode(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeEv(b *testing.B) {
+	m := &Msg{T: TEv, Key: "w-abc-17", Seq: 99881, Client: "bench-abc-17", Mid: 12345, Name: "Add", Args: json.RawMessage(`{"n":1}`), Time: 1764050000000, Actor: "admin"}
+	for b.Loop() {
+		Encode(m)
+	}
+}
