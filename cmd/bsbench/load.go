@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -174,6 +175,42 @@ func (l *load) counterState(ctx context.Context, key string) (n, changes int, se
 		return 0, 0, 0, err
 	}
 	return body.State.N, body.State.Changes, body.Seq, nil
+}
+
+// mark is the server's and this process's usage at one moment.
+type usageMark struct{ srv, self usage }
+
+func (l *load) mark() usageMark {
+	self, _ := procUsage(os.Getpid())
+	return usageMark{srv: l.t.measure(), self: self}
+}
+
+// cpu records the server's and the load generator's CPU time between two
+// marks: on a small machine they compete for the same cores.
+func (l *load) cpu(before, after usageMark) {
+	l.res.ServerCPU = (after.srv.cpu - before.srv.cpu).Seconds()
+	l.res.set("client_cpu_s", round((after.self.cpu-before.self.cpu).Seconds(), 2))
+}
+
+// connections asks the target's /healthz how many WebSocket connections
+// it holds.
+func (t *target) connections(ctx context.Context) (int, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", t.httpURL+"/healthz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Connections *int `json:"connections"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != 200 || body.Connections == nil {
+		return 0, fmt.Errorf("%d, no connection count", resp.StatusCode)
+	}
+	return *body.Connections, nil
 }
 
 // checkCounts checks that each key's counter holds exactly what was

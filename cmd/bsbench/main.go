@@ -42,6 +42,7 @@ type config struct {
 	baseline   bool
 	cpuProfile string
 	quick      bool
+	serverArgs []string
 
 	clients, keys, window int
 	duration              time.Duration
@@ -93,8 +94,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.key, "key", os.Getenv("BS_KEY"), "API key for --url (env BS_KEY)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "write one JSON object per scenario and target to this file")
 	fs.BoolVar(&cfg.baseline, "baseline", false, "also run against the bare relay")
-	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "have the server child write a CPU profile here (the last run's)")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "have the server child write a CPU profile of its run here (FILE.<scenario> when several run; cold: the replay run's)")
 	fs.BoolVar(&cfg.quick, "quick", false, "small counts: a smoke run")
+	fs.Func("server-flag", "pass a flag to the server child, e.g. --server-flag=--sync=normal (repeatable)", func(v string) error {
+		cfg.serverArgs = append(cfg.serverArgs, v)
+		return nil
+	})
 	fs.IntVar(&cfg.clients, "clients", 0, "connections writing (write: 100, reconnect: 1000)")
 	fs.IntVar(&cfg.keys, "keys", 0, "keys the clients spread over (100)")
 	fs.IntVar(&cfg.window, "window", 0, "mutations each writer keeps in flight (4)")
@@ -147,7 +152,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 				continue
 			}
 			fmt.Fprintf(stderr, "== %s %s %s\n", rs.name, kind, rs.p.String())
-			res, err := runOne(ctx, cfg, rs, kind, stderr)
+			rc := *cfg
+			if rc.cpuProfile != "" && len(runs) > 1 {
+				rc.cpuProfile += "." + rs.label()
+			}
+			res, err := runOne(ctx, &rc, rs, kind, stderr)
 			if err != nil {
 				fmt.Fprintf(stderr, "bsbench: %s against %s: %v\n", rs.name, kind, err)
 				failed = true
@@ -182,6 +191,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 type runSpec struct {
 	name string
 	p    params
+}
+
+// label names a run in file names: the scenario, and fanout's rate.
+func (rs runSpec) label() string {
+	if rs.name == "fanout" {
+		return fmt.Sprintf("fanout-%v", rs.p["rate"])
+	}
+	return rs.name
 }
 
 // params are a scenario's settings, as reported in the JSON.
@@ -330,6 +347,14 @@ func writeJSON(path string, rs []*result) error {
 	return f.Close()
 }
 
+// cell formats a table figure, "-" for none.
+func cell(f float64, format string) string {
+	if f == 0 {
+		return "-"
+	}
+	return fmt.Sprintf(format, f)
+}
+
 func printTable(w io.Writer, rs []*result) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\ttarget\tops/s\tp50 ms\tp99 ms\tmax ms\tsrv cpu s\tsrv rss MB\terrors\t\tmore")
@@ -347,7 +372,9 @@ func printTable(w io.Writer, rs []*result) {
 		if r.Scenario == "fanout" {
 			name = fmt.Sprintf("fanout@%v", r.Params["rate"])
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t\t%s\n", name, r.Target, r.OpsPerS, r.P50, r.P99, r.Max, r.ServerCPU, float64(r.ServerRSS)/(1<<20), r.Errors, strings.Join(more, " "))
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t\t%s\n", name, r.Target, r.OpsPerS,
+			cell(r.P50, "%.2f"), cell(r.P99, "%.2f"), cell(r.Max, "%.2f"), cell(r.ServerCPU, "%.2f"), cell(float64(r.ServerRSS)/(1<<20), "%.1f"),
+			r.Errors, strings.Join(more, " "))
 	}
 	tw.Flush()
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
 	"github.com/better-state/better-state/examples/counter"
@@ -207,5 +209,58 @@ func TestPercentileAndFrames(t *testing.T) {
 	var m map[string]any
 	if err := json.Unmarshal(mutFrame(`k"1`, 9), &m); err != nil || m["key"] != `k"1` || m["mid"] != float64(9) {
 		t.Errorf("mut frame: %v %v", m, err)
+	}
+}
+
+// TestRelay: a connection hears every frame of its room from the moment its
+// dial returns (the sender included), and /healthz counts connections.
+func TestRelay(t *testing.T) {
+	hs := httptest.NewServer(newRelay())
+	defer hs.Close()
+	defer hs.Client().CloseIdleConnections()
+	tg := &target{kind: "relay", httpURL: hs.URL}
+	l := &load{cfg: &config{}, t: tg, res: &result{}, run: "t"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for round := range 50 {
+		room := fmt.Sprint("r", round)
+		sub, err := l.connect(ctx, "", room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := l.connect(ctx, "", room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// No wait between the dials and the send.
+		if err := write(w, relayFrame(1, uint64(round))); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*websocket.Conn{sub, w} {
+			_, data, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			if cl, seq, ok := parseRelayFrame(data); !ok || cl != 1 || seq != uint64(round) {
+				t.Fatalf("round %d: got %q", round, data)
+			}
+		}
+		if round == 0 {
+			if n, err := tg.connections(ctx); err != nil || n != 2 {
+				t.Fatalf("healthz: %d connections, %v", n, err)
+			}
+		}
+		sub.CloseNow()
+		w.CloseNow()
+	}
+}
+
+func TestPerSecond(t *testing.T) {
+	start := time.Unix(100, 0)
+	if r := perSecond(50, start, time.Unix(102, 0).UnixNano()); r != 25 {
+		t.Errorf("50 in 2s: %v", r)
+	}
+	if r := perSecond(0, start, 0); r != 0 {
+		t.Errorf("nothing: %v", r)
 	}
 }

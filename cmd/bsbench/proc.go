@@ -81,6 +81,7 @@ func (t *target) startServe(ctx context.Context, cfg *config, extra ...string) e
 	if cfg.cpuProfile != "" {
 		args = append(args, "--cpuprofile", cfg.cpuProfile)
 	}
+	args = append(args, cfg.serverArgs...)
 	args = append(args, extra...)
 	return t.spawn(ctx, addr, args)
 }

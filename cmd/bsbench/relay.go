@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,13 +28,15 @@ import (
 const relayQueue = 128
 
 type relayConn struct {
-	ws *websocket.Conn
-	q  chan []byte
+	q        chan []byte
+	drop     chan struct{} // closed when the queue overflowed
+	dropOnce sync.Once
 }
 
 type hub struct {
 	mu    sync.RWMutex
 	rooms map[string]map[*relayConn]struct{}
+	conns atomic.Int64 // WebSocket connections open
 }
 
 func (h *hub) join(room string, c *relayConn) {
@@ -63,31 +66,39 @@ func (h *hub) relay(room string, frame []byte) {
 		select {
 		case c.q <- frame:
 		default:
-			c.ws.CloseNow() // too slow: its reader ends and it leaves
+			// Too slow: its writer closes it, its reader ends, it leaves.
+			c.dropOnce.Do(func() { close(c.drop) })
 		}
 	}
 }
 
 func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
 	room := r.URL.Query().Get("room")
+	// Join before the handshake completes: once the client's dial returns,
+	// it hears every frame of its room (frames queue until the writer runs).
+	c := &relayConn{q: make(chan []byte, relayQueue), drop: make(chan struct{})}
+	h.join(room, c)
+	defer h.leave(room, c)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return
 	}
 	ws.SetReadLimit(1 << 20)
-	c := &relayConn{ws: ws, q: make(chan []byte, relayQueue)}
-	h.join(room, c)
-	done := make(chan struct{})
+	h.conns.Add(1)
+	defer h.conns.Add(-1)
+	readerDone, writerDone := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(writerDone)
+		defer ws.CloseNow() // ends the reader too
 		for {
 			select {
 			case f := <-c.q:
 				if err := ws.Write(context.Background(), websocket.MessageText, f); err != nil {
-					ws.CloseNow()
 					return
 				}
-			case <-r.Context().Done():
+			case <-c.drop:
+				return
+			case <-readerDone:
 				return
 			}
 		}
@@ -99,9 +110,21 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		h.relay(room, data)
 	}
-	h.leave(room, c)
-	ws.CloseNow()
-	<-done
+	close(readerDone)
+	<-writerDone
+}
+
+// newRelay is the relay's handler: GET /relay?room=R and GET /healthz
+// (with the number of connections).
+func newRelay() http.Handler {
+	h := &hub{rooms: map[string]map[*relayConn]struct{}{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"ok","connections":%d}`, h.conns.Load())
+	})
+	mux.HandleFunc("GET /relay", h.serve)
+	return mux
 }
 
 func relayMain(args []string, stderr io.Writer) int {
@@ -111,16 +134,12 @@ func relayMain(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	h := &hub{rooms: map[string]map[*relayConn]struct{}{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
-	mux.HandleFunc("GET /relay", h.serve)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: newRelay(), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)

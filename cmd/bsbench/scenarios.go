@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
-	_ "github.com/mattn/go-sqlite3" // to drop snapshots for the cold replay
 
 	"github.com/better-state/better-state/runtime/protocol"
 )
@@ -27,6 +26,16 @@ func errorIn(frame []byte) error {
 		}
 	}
 	return fmt.Errorf("no error in %.200s", frame)
+}
+
+// perSecond is n over the time from start to last (Unix nanoseconds); 0
+// when nothing was counted.
+func perSecond(n int64, start time.Time, last int64) float64 {
+	d := time.Unix(0, last).Sub(start)
+	if n <= 0 || d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
 }
 
 func (l *load) clientID(i int) string { return fmt.Sprintf("bench-%s-%d", l.run, i) }
@@ -95,10 +104,13 @@ func (l *load) writer(i int, ws *websocket.Conn, key string, window int, more fu
 		}
 	}()
 	var mid uint64
+	timeout := time.NewTimer(ioTimeout)
+	defer timeout.Stop()
 	for more(mid) {
+		timeout.Reset(ioTimeout) // one timer, not one per mutation
 		select {
 		case <-tokens:
-		case <-time.After(ioTimeout):
+		case <-timeout.C:
 			st.err = fmt.Errorf("%s: no ack for %s", id, ioTimeout)
 		}
 		if st.err != nil {
@@ -146,7 +158,7 @@ func (l *load) write(ctx context.Context, p params) error {
 	}
 	stats := make([]writerStats, clients)
 	var acked, lastAck atomic.Int64
-	before := l.t.measure()
+	before := l.mark()
 	start := time.Now()
 	end := start.Add(dur)
 	stop := l.progress("acknowledged", &acked, 0)
@@ -160,7 +172,7 @@ func (l *load) write(ctx context.Context, p params) error {
 	}
 	wg.Wait()
 	stop()
-	after := l.t.measure()
+	after := l.mark()
 	var lat []time.Duration
 	want := map[string]int{}
 	for i, st := range stats {
@@ -173,12 +185,11 @@ func (l *load) write(ctx context.Context, p params) error {
 			l.res.fail("client %d: %d sent, %d acknowledged", i, st.sent, st.acked)
 		}
 	}
-	elapsed := time.Unix(0, lastAck.Load()).Sub(start)
-	l.res.OpsPerS = float64(acked.Load()) / elapsed.Seconds()
-	l.res.ServerCPU = (after.cpu - before.cpu).Seconds()
+	l.res.OpsPerS = perSecond(acked.Load(), start, lastAck.Load())
+	l.cpu(before, after)
 	l.res.latencies(lat)
 	l.res.set("acknowledged", acked.Load())
-	if l.res.ServerCPU > 0 {
+	if l.res.ServerCPU > 0 && acked.Load() > 0 {
 		l.res.set("server_cpu_us_per_op", round(l.res.ServerCPU*1e6/float64(acked.Load()), 1))
 	}
 	l.checkCounts(ctx, want)
@@ -259,7 +270,7 @@ func (l *load) fanout(ctx context.Context, p params) error {
 			}
 		}()
 	}
-	before := l.t.measure()
+	before := l.mark()
 	stop := l.progress("delivered", &delivered, int64(n*subs))
 	start := time.Now()
 	interval := time.Duration(float64(time.Second) / rate)
@@ -287,7 +298,7 @@ func (l *load) fanout(ctx context.Context, p params) error {
 		<-done
 	}
 	stop()
-	after := l.t.measure()
+	after := l.mark()
 	var lat []time.Duration
 	for i := range subs {
 		lat = append(lat, lats[i]...)
@@ -296,9 +307,9 @@ func (l *load) fanout(ctx context.Context, p params) error {
 		}
 	}
 	got := delivered.Load()
-	l.res.OpsPerS = float64(got) / time.Unix(0, lastDelivery.Load()).Sub(start).Seconds()
+	l.res.OpsPerS = perSecond(got, start, lastDelivery.Load())
 	l.res.latencies(lat)
-	l.res.ServerCPU = (after.cpu - before.cpu).Seconds()
+	l.cpu(before, after)
 	l.res.set("events", n)
 	l.res.set("deliveries", got)
 	l.res.set("expected_deliveries", n*subs)
@@ -331,7 +342,7 @@ func (l *load) reconnect(ctx context.Context, p params) error {
 	}
 	times := make([]time.Duration, clients)
 	var done atomic.Int64
-	before := l.t.measure()
+	before := l.mark()
 	stop := l.progress("clients synced", &done, int64(clients))
 	start := time.Now()
 	err := parallel(clients, clients, func(i int) error {
@@ -379,14 +390,14 @@ func (l *load) reconnect(ctx context.Context, p params) error {
 	})
 	total := time.Since(start)
 	stop()
-	after := l.t.measure()
+	after := l.mark()
 	if err != nil {
 		return err
 	}
 	l.res.set("seconds_to_synced", round(total.Seconds(), 3))
 	l.res.set("mutations", clients*pending)
 	l.res.OpsPerS = float64(clients*pending) / total.Seconds()
-	l.res.ServerCPU = (after.cpu - before.cpu).Seconds()
+	l.cpu(before, after)
 	l.res.latencies(times)
 	want := map[string]int{}
 	for i := range clients {
@@ -397,11 +408,12 @@ func (l *load) reconnect(ctx context.Context, p params) error {
 }
 
 // idle: connections that subscribe to one key each and then idle; the
-// server's resident memory per connection.
+// server's resident memory per connection. Each connection keeps reading
+// (as a real client does), so it answers the server's pings.
 func (l *load) idle(ctx context.Context, p params) error {
 	n, keys := p.int("conns"), p.int("keys")
 	time.Sleep(time.Second)
-	before := l.t.measure()
+	before := l.mark()
 	conns := make([]*websocket.Conn, n)
 	defer closeAll(conns)
 	var up atomic.Int64
@@ -409,9 +421,13 @@ func (l *load) idle(ctx context.Context, p params) error {
 	start := time.Now()
 	err := parallel(n, 100, func(i int) error {
 		ws, err := l.connect(ctx, l.clientID(i), fmt.Sprintf("i-%s-%d", l.run, i%keys))
+		if err != nil {
+			return err
+		}
 		conns[i] = ws
+		ws.CloseRead(context.Background()) // nothing more should come; pings are answered
 		up.Add(1)
-		return err
+		return nil
 	})
 	took := time.Since(start)
 	stop()
@@ -419,22 +435,78 @@ func (l *load) idle(ctx context.Context, p params) error {
 		return err
 	}
 	time.Sleep(3 * time.Second)
-	after := l.t.measure()
+	after := l.mark()
 	l.res.OpsPerS = float64(n) / took.Seconds()
-	l.res.ServerCPU = (after.cpu - before.cpu).Seconds()
+	l.cpu(before, after)
 	l.res.set("conns", n)
-	if after.rss > 0 {
-		l.res.set("server_bytes_per_conn", (after.rss-before.rss)/int64(n))
-		l.res.set("server_rss_before_bytes", before.rss)
+	if after.srv.rss > 0 {
+		l.res.set("server_bytes_per_conn", (after.srv.rss-before.srv.rss)/int64(n))
+		l.res.set("server_rss_before_bytes", before.srv.rss)
+	}
+	// Every connection is still there.
+	if open, err := l.t.connections(ctx); err != nil {
+		l.res.fail("healthz: %v", err)
+	} else if open < n {
+		l.res.fail("%d connections open at the end, want %d", open, n)
 	}
 	return nil
 }
 
-// cold: a key with a long log. Time until a new subscriber has its snap
-// after a restart (snapshots on), then full replay speed (snapshots gone).
+// noSnapshots makes a server that never writes a snapshot: a new subscriber
+// after a restart waits until the key's whole log has been replayed.
+var noSnapshots = []string{"--snapshot-every", "2000000000"}
+
+// cold: a key with a long log. The time until a new subscriber has its
+// snap after a restart, with snapshots as the server makes them (every
+// --snapshot-every events); then the full replay speed, on a second
+// database filled by a server that never snapshots.
 func (l *load) cold(ctx context.Context, p params) error {
 	events := p.int("events")
 	key := "cold-" + l.run
+	rate, err := l.fill(ctx, key, events)
+	if err != nil {
+		return err
+	}
+	l.res.set("fill_ops_per_s", round(rate, 0))
+	if err := l.restart(ctx); err != nil {
+		return err
+	}
+	d, err := l.firstSnap(ctx, key, events)
+	if err != nil {
+		return err
+	}
+	l.res.set("first_snap_ms", ms(d))
+
+	if err := l.t.stopChild(); err != nil {
+		return err
+	}
+	l.t.db = filepath.Join(l.t.dir, "nosnap.db")
+	if err := l.t.startServe(ctx, l.cfg, noSnapshots...); err != nil {
+		return err
+	}
+	if _, err := l.fill(ctx, key, events); err != nil {
+		return err
+	}
+	if err := l.restart(ctx, noSnapshots...); err != nil {
+		return err
+	}
+	before := l.mark()
+	d, err = l.firstSnap(ctx, key, events)
+	if err != nil {
+		return err
+	}
+	after := l.mark()
+	l.cpu(before, after)
+	l.res.set("replay_ms", ms(d))
+	l.res.set("replay_events_per_s", round(float64(events)/d.Seconds(), 0))
+	l.res.OpsPerS = float64(events) / d.Seconds()
+	l.res.set("events", events)
+	return nil
+}
+
+// fill appends events Add(1) mutations to key, pipelined over a few
+// connections, and returns the rate.
+func (l *load) fill(ctx context.Context, key string, events int) (float64, error) {
 	const fillers, window = 4, 256
 	conns := make([]*websocket.Conn, fillers)
 	defer closeAll(conns)
@@ -443,7 +515,7 @@ func (l *load) cold(ctx context.Context, p params) error {
 		conns[i] = ws
 		return err
 	}); err != nil {
-		return err
+		return 0, err
 	}
 	var acked, lastAck atomic.Int64
 	stop := l.progress("filled", &acked, int64(events))
@@ -465,60 +537,18 @@ func (l *load) cold(ctx context.Context, p params) error {
 	stop()
 	for i, st := range stats {
 		if st.err != nil || st.acked != st.sent {
-			return fmt.Errorf("filling: writer %d: %d of %d acknowledged: %v", i, st.acked, st.sent, st.err)
+			return 0, fmt.Errorf("filling: writer %d: %d of %d acknowledged: %v", i, st.acked, st.sent, st.err)
 		}
 	}
-	l.res.set("fill_ops_per_s", round(float64(events)/time.Since(start).Seconds(), 0))
-
-	// Restart on the same file; the first subscriber gets a snap built
-	// from the latest snapshot and the events after it.
-	if err := l.restart(ctx, false); err != nil {
-		return err
-	}
-	d, err := l.firstSnap(ctx, key, events)
-	if err != nil {
-		return err
-	}
-	l.res.set("first_snap_ms", ms(d))
-
-	// Without snapshots the room replays the whole log.
-	if err := l.restart(ctx, true); err != nil {
-		return err
-	}
-	before := l.t.measure()
-	d, err = l.firstSnap(ctx, key, events)
-	if err != nil {
-		return err
-	}
-	after := l.t.measure()
-	l.res.ServerCPU = (after.cpu - before.cpu).Seconds()
-	l.res.set("replay_ms", ms(d))
-	l.res.set("replay_events_per_s", round(float64(events)/d.Seconds(), 0))
-	l.res.OpsPerS = float64(events) / d.Seconds()
-	l.res.set("events", events)
-	return nil
+	return float64(events) / time.Since(start).Seconds(), nil
 }
 
-// restart stops the server child and starts it again on its database,
-// dropping every snapshot first if asked.
-func (l *load) restart(ctx context.Context, dropSnapshots bool) error {
+// restart stops the server child and starts it again on its database.
+func (l *load) restart(ctx context.Context, extra ...string) error {
 	if err := l.t.stopChild(); err != nil {
 		return err
 	}
-	if dropSnapshots {
-		db, err := sql.Open("sqlite3", "file:"+l.t.db)
-		if err != nil {
-			return err
-		}
-		_, err = db.Exec(`DELETE FROM snapshots`)
-		if cerr := db.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("dropping snapshots: %w", err)
-		}
-	}
-	return l.t.startServe(ctx, l.cfg)
+	return l.t.startServe(ctx, l.cfg, extra...)
 }
 
 // firstSnap subscribes from scratch and returns the time from the sub to
