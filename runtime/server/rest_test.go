@@ -1,11 +1,16 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"testing"
 
+	"github.com/better-state/better-state/examples/counter"
+	"github.com/better-state/better-state/internal/storage"
 	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/server/servertest"
 )
 
 func TestRESTMutationsHistoryAndStateAt(t *testing.T) {
@@ -99,5 +104,56 @@ func TestRESTMutationsHistoryAndStateAt(t *testing.T) {
 	}
 	if code, out = rest(t, "GET", s.HTTPURL+"/v1/namespaces/default/states?prefix=sh", s.Key, ""); code != 200 || len(out["states"].([]any)) != 1 {
 		t.Fatalf("states: %d %v", code, out)
+	}
+}
+
+// TestLongReplay replays logs longer than one reader chunk: the state at a
+// seq, the state after a restart, and a log with a hole, which must be
+// refused rather than replayed past.
+func TestLongReplay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "long.db")
+	st, err := storage.OpenSQLite(path, storage.SQLiteOptions{Sync: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, key := range []string{"long", "holed"} {
+		if err := st.Write(ctx, &storage.Write{Namespace: "default", Key: key, Create: &storage.StateMeta{Type: counter.CounterType.Name, Fingerprint: counter.CounterType.Fingerprint, Epoch: "e"}}); err != nil {
+			t.Fatal(err)
+		}
+		w := &storage.Write{Namespace: "default", Key: key}
+		for seq := uint64(1); seq <= 5000; seq++ {
+			if key == "holed" && seq == 3001 {
+				continue
+			}
+			w.Events = append(w.Events, storage.Event{Seq: seq, Client: "c", Mid: seq, Name: "Add", Args: []byte(fmt.Sprintf(`{"n":%d}`, seq%7+1)), Time: 1, Actor: "a"})
+		}
+		if err := st.Write(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	want := func(upto int) int {
+		n := 0
+		for seq := 1; seq <= upto; seq++ {
+			n += seq%7 + 1
+		}
+		return n
+	}
+	s := servertest.Start(t, servertest.Register(counter.Register), servertest.DBPath(path))
+	base := s.HTTPURL + "/v1/namespaces/default/states/"
+	for _, upto := range []int{1500, 4096, 5000} {
+		code, out := rest(t, "GET", fmt.Sprintf("%slong/at/%d", base, upto), s.Key, "")
+		if code != 200 || out["state"].(map[string]any)["n"].(float64) != float64(want(upto)) {
+			t.Fatalf("at %d: %d %v, want n=%d", upto, code, out, want(upto))
+		}
+	}
+	code, out := rest(t, "GET", base+"long", s.Key, "")
+	if code != 200 || out["state"].(map[string]any)["n"].(float64) != float64(want(5000)) || out["seq"].(float64) != 5000 {
+		t.Fatalf("state: %d %v", code, out)
+	}
+	code, out = rest(t, "GET", base+"holed/at/4000", s.Key, "")
+	if code != 410 || errCode(out) != protocol.CodeCompacted {
+		t.Fatalf("a log with a hole replayed: %d %v", code, out)
 	}
 }

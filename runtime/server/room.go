@@ -370,7 +370,7 @@ func replay(ctx context.Context, st storage.Store, typ *runtime.Type, ns, key st
 		from = snap.Seq
 	}
 	next := from + 1
-	err = st.EachEvent(ctx, ns, key, from, upto, func(e *storage.Event) error {
+	err = streamEvents(ctx, st, ns, key, from, upto, func(e *storage.Event) error {
 		if e.Seq != next {
 			return errorf(410, protocol.CodeCompacted, "events of %s after seq %d are not in the log", key, next-1)
 		}
@@ -390,6 +390,78 @@ func replay(ctx context.Context, st storage.Store, typ *runtime.Type, ns, key st
 		return nil, 0, errorf(410, protocol.CodeCompacted, "events of %s after seq %d are not in the log", key, next-1)
 	}
 	return state, from, nil
+}
+
+// replayChunk is how many events the reader hands over at a time.
+const replayChunk = 1024
+
+type eventChunk struct {
+	evs   []storage.Event
+	ends  []int // end of each event's args in arena
+	arena []byte
+}
+
+// streamEvents is EachEvent with the reading on a goroutine of its own:
+// a long replay reads rows from SQLite on one core while fn decodes and
+// applies them on another. fn sees the events in order; an error from it
+// stops the reader.
+func streamEvents(ctx context.Context, st storage.Store, ns, key string, after, upto uint64, fn func(*storage.Event) error) error {
+	if upto-after <= replayChunk {
+		return st.EachEvent(ctx, ns, key, after, upto, fn)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make(chan *eventChunk, 2)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(chunks)
+		cur := &eventChunk{}
+		send := func() bool {
+			start := 0
+			for i := range cur.evs {
+				cur.evs[i].Args = cur.arena[start:cur.ends[i]:cur.ends[i]]
+				start = cur.ends[i]
+			}
+			select {
+			case chunks <- cur:
+				cur = &eventChunk{evs: make([]storage.Event, 0, replayChunk), ends: make([]int, 0, replayChunk)}
+				return true
+			case <-rctx.Done():
+				return false
+			}
+		}
+		err := st.EachEvent(rctx, ns, key, after, upto, func(e *storage.Event) error {
+			ev := *e
+			ev.Args = nil
+			cur.arena = append(cur.arena, e.Args...)
+			cur.evs = append(cur.evs, ev)
+			cur.ends = append(cur.ends, len(cur.arena))
+			if len(cur.evs) == replayChunk && !send() {
+				return rctx.Err()
+			}
+			return nil
+		})
+		if err == nil && len(cur.evs) > 0 {
+			send()
+		}
+		readErr <- err
+	}()
+	var applyErr error
+	for c := range chunks {
+		if applyErr != nil {
+			continue // drain, so that the reader ends
+		}
+		for i := range c.evs {
+			if applyErr = fn(&c.evs[i]); applyErr != nil {
+				cancel()
+				break
+			}
+		}
+	}
+	if err := <-readErr; applyErr == nil {
+		return err
+	}
+	return applyErr
 }
 
 func eventCtx(key string, e *storage.Event) schema.Ctx {
