@@ -108,6 +108,9 @@ type Type struct {
 	Clone func(state any) any
 	// Dispatch decodes args and calls the named action on state (a pointer).
 	Dispatch func(state any, ctx schema.Ctx, action string, args []byte) error
+	// Args returns a pointer to a new envelope of the named action's
+	// arguments, or nil for an unknown action. CanonicalArgs uses it.
+	Args func(action string) any
 }
 
 // Apply runs an action on state through the type's dispatcher. A panicking

@@ -39,12 +39,22 @@ type Ctx interface {
 }
 
 // Meta identifies one mutation. It is what NewContext derives a Ctx from.
+//
+// A mutation's identity, from which NewID and Rand are derived, is
+// (Key, Client, Mid) when Client is set: the server applies each such
+// triple at most once, and a client id belongs to one actor, so it is
+// unique in the key's log, and a client knows it before the server has
+// seen the mutation. A mutation without a client (a REST write without
+// "client") takes its identity from its place in the log, (Key, Epoch,
+// Seq), which is just as unique and the same on every replica.
 type Meta struct {
 	Key    string    // the state key the mutation applies to
-	Client string    // the client id
+	Client string    // the client id ("" for a write without one)
 	Mid    uint64    // the client's mutation id for this key
 	Actor  string    // the authenticated identity
 	Time   time.Time // the mutation's time
+	Epoch  string    // the epoch of the key's log (identity of a write without a client)
+	Seq    uint64    // the mutation's seq in the log (identity of a write without a client)
 }
 
 // NewContext returns the Ctx for one mutation. The runtime calls it; tests of
@@ -70,9 +80,18 @@ func (c *ctx) identity() [32]byte {
 		h := sha256.New()
 		h.Write([]byte(c.meta.Key))
 		h.Write([]byte{0})
-		h.Write([]byte(c.meta.Client))
-		h.Write([]byte{0})
-		h.Write([]byte(strconv.FormatUint(c.meta.Mid, 10)))
+		if c.meta.Client != "" {
+			h.Write([]byte(c.meta.Client))
+			h.Write([]byte{0})
+			h.Write([]byte(strconv.FormatUint(c.meta.Mid, 10)))
+		} else {
+			// A leading NUL cannot start a client id's bytes here: the two
+			// kinds of identity never collide.
+			h.Write([]byte{0})
+			h.Write([]byte(c.meta.Epoch))
+			h.Write([]byte{0})
+			h.Write([]byte(strconv.FormatUint(c.meta.Seq, 10)))
+		}
 		copy(c.seed[:], h.Sum(nil))
 		c.hash = true
 	}

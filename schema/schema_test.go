@@ -45,3 +45,22 @@ func TestRejectCarriesCode(t *testing.T) {
 		t.Fatal("plain error taken for a rejection")
 	}
 }
+
+// Writes without a client (REST without "client") must not share an
+// identity: each takes it from its place in the log.
+func TestIdentityWithoutClientComesFromTheLog(t *testing.T) {
+	id := func(epoch string, seq uint64) string {
+		return schema.NewContext(schema.Meta{Key: "k", Epoch: epoch, Seq: seq}).NewID()
+	}
+	if id("e1", 1) == id("e1", 2) || id("e1", 1) == id("e2", 1) {
+		t.Fatal("writes without a client at different log positions got the same id")
+	}
+	if id("e1", 1) != id("e1", 1) {
+		t.Fatal("the same log position gave different ids")
+	}
+	withClient := schema.NewContext(schema.Meta{Key: "k", Client: "c", Mid: 1, Epoch: "e1", Seq: 1}).NewID()
+	otherSeq := schema.NewContext(schema.Meta{Key: "k", Client: "c", Mid: 1, Epoch: "e1", Seq: 9}).NewID()
+	if withClient != otherSeq {
+		t.Fatal("a client's mutation must keep the id it had while optimistic, whatever seq it lands at")
+	}
+}

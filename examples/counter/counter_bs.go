@@ -40,6 +40,7 @@ var CounterType = &runtime.Type{
 	New:         func() any { return new(Counter) },
 	Clone:       func(s any) any { return CloneCounter(s.(*Counter)) },
 	Dispatch:    dispatchCounter,
+	Args:        argsCounter,
 }
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.
@@ -60,6 +61,17 @@ func dispatchCounter(state any, ctx schema.Ctx, action string, args []byte) erro
 		return s.Reset(ctx)
 	}
 	return runtime.UnknownAction("counter.Counter", action)
+}
+
+// argsCounter returns a new envelope of action's arguments, or nil for an unknown action.
+func argsCounter(action string) any {
+	switch action {
+	case "Add":
+		return new(CounterAddArgs)
+	case "Reset":
+		return new(CounterResetArgs)
+	}
+	return nil
 }
 
 // CounterStore is a typed store of one Counter key.

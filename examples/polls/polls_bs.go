@@ -51,6 +51,7 @@ var PollType = &runtime.Type{
 	New:         func() any { return new(Poll) },
 	Clone:       func(s any) any { return ClonePoll(s.(*Poll)) },
 	Dispatch:    dispatchPoll,
+	Args:        argsPoll,
 }
 
 // dispatchPoll decodes args into the envelope of action and calls it on state, a *Poll.
@@ -77,6 +78,19 @@ func dispatchPoll(state any, ctx schema.Ctx, action string, args []byte) error {
 		return s.Vote(ctx, a.Option)
 	}
 	return runtime.UnknownAction("polls.Poll", action)
+}
+
+// argsPoll returns a new envelope of action's arguments, or nil for an unknown action.
+func argsPoll(action string) any {
+	switch action {
+	case "Close":
+		return new(PollCloseArgs)
+	case "Setup":
+		return new(PollSetupArgs)
+	case "Vote":
+		return new(PollVoteArgs)
+	}
+	return nil
 }
 
 // PollStore is a typed store of one Poll key.

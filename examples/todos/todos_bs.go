@@ -59,6 +59,7 @@ var ListType = &runtime.Type{
 	New:         func() any { return new(List) },
 	Clone:       func(s any) any { return CloneList(s.(*List)) },
 	Dispatch:    dispatchList,
+	Args:        argsList,
 }
 
 // dispatchList decodes args into the envelope of action and calls it on state, a *List.
@@ -97,6 +98,23 @@ func dispatchList(state any, ctx schema.Ctx, action string, args []byte) error {
 		return s.Toggle(ctx, a.ID)
 	}
 	return runtime.UnknownAction("todos.List", action)
+}
+
+// argsList returns a new envelope of action's arguments, or nil for an unknown action.
+func argsList(action string) any {
+	switch action {
+	case "Add":
+		return new(ListAddArgs)
+	case "ClearDone":
+		return new(ListClearDoneArgs)
+	case "Remove":
+		return new(ListRemoveArgs)
+	case "Rename":
+		return new(ListRenameArgs)
+	case "Toggle":
+		return new(ListToggleArgs)
+	}
+	return nil
 }
 
 // ListStore is a typed store of one List key.

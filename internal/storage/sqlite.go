@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/better-state/better-state/internal/flock"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -33,6 +35,10 @@ type SQLiteOptions struct {
 	MaxBatch int
 	// Readers is the size of the read connection pool (default 4).
 	Readers int
+	// Exclusive takes a lock on path+".lock" for as long as the store is
+	// open, and refuses to open a file that another store holds: one
+	// server per database file. Tools that only manage keys leave it off.
+	Exclusive bool
 }
 
 // SQLite is the embedded Store: one database file in WAL mode, one writer
@@ -46,6 +52,7 @@ type SQLite struct {
 	closed   bool
 	stmts    map[string]*sql.Stmt
 	writerWG sync.WaitGroup
+	unlock   func()
 }
 
 type writeReq struct {
@@ -88,6 +95,23 @@ func OpenSQLite(path string, opt SQLiteOptions) (*SQLite, error) {
 	if opt.Readers <= 0 {
 		opt.Readers = 4
 	}
+	unlock := func() {}
+	if opt.Exclusive {
+		var err error
+		if unlock, err = flock.Lock(path+".lock", "database "+path); err != nil {
+			return nil, fmt.Errorf("storage: %w: one server per database file", err)
+		}
+	}
+	s, err := openSQLite(path, sync, opt)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	s.unlock = unlock
+	return s, nil
+}
+
+func openSQLite(path, sync string, opt SQLiteOptions) (*SQLite, error) {
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", sync)
@@ -192,11 +216,17 @@ const (
 	sqlCompactEv    = `DELETE FROM events WHERE namespace = ? AND key = ? AND seq < ?`
 	sqlCompactSnaps = `DELETE FROM snapshots WHERE namespace = ? AND key = ? AND seq < ?`
 	sqlEnsureNS     = `INSERT OR IGNORE INTO namespaces (name, created_at) VALUES (?, ?)`
+	sqlDeleteState  = `DELETE FROM states WHERE namespace = ? AND key = ?`
+	sqlDeleteEvents = `DELETE FROM events WHERE namespace = ? AND key = ?`
+	sqlDeleteSnaps  = `DELETE FROM snapshots WHERE namespace = ? AND key = ?`
+	sqlDeleteMids   = `DELETE FROM client_mids WHERE namespace = ? AND key = ?`
+	sqlDeleteRejs   = `DELETE FROM rejections WHERE namespace = ? AND key = ?`
 )
 
 func (s *SQLite) prepare() error {
 	s.stmts = map[string]*sql.Stmt{}
-	for _, q := range []string{sqlInsertState, sqlInsertEvent, sqlUpdateHead, sqlUpdateFP, sqlUpsertMid, sqlInsertRej, sqlAckRej, sqlInsertSnap, sqlCompactEv, sqlCompactSnaps, sqlEnsureNS} {
+	for _, q := range []string{sqlInsertState, sqlInsertEvent, sqlUpdateHead, sqlUpdateFP, sqlUpsertMid, sqlInsertRej, sqlAckRej, sqlInsertSnap, sqlCompactEv, sqlCompactSnaps, sqlEnsureNS,
+		sqlDeleteState, sqlDeleteEvents, sqlDeleteSnaps, sqlDeleteMids, sqlDeleteRejs} {
 		st, err := s.w.Prepare(q)
 		if err != nil {
 			return fmt.Errorf("storage: prepare: %w", err)
@@ -281,6 +311,14 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 	for _, r := range batch {
 		w := r.w
 		ns, key := w.Namespace, w.Key
+		if w.Delete {
+			for _, q := range []string{sqlDeleteState, sqlDeleteEvents, sqlDeleteSnaps, sqlDeleteMids, sqlDeleteRejs} {
+				if _, err = st(q).Exec(ns, key); err != nil {
+					return fmt.Errorf("storage: delete %s/%s: %w", ns, key, err)
+				}
+			}
+			continue
+		}
 		if w.Create != nil {
 			c := w.Create
 			if _, err = st(sqlEnsureNS).Exec(ns, now); err != nil {
@@ -472,10 +510,27 @@ func (s *SQLite) FirstSeq(ctx context.Context, ns, key string) (uint64, error) {
 }
 
 // FindEvent implements Store.
-func (s *SQLite) FindEvent(ctx context.Context, ns, key, client string, mid uint64) (uint64, error) {
-	var seq uint64
-	err := s.r.GetContext(ctx, &seq, `SELECT seq FROM events WHERE namespace = ? AND key = ? AND client = ? AND mid = ?`, ns, key, client, mid)
-	return seq, notFound(err)
+func (s *SQLite) FindEvent(ctx context.Context, ns, key, client string, mid uint64) (Event, error) {
+	var e Event
+	err := s.r.GetContext(ctx, &e, `SELECT seq, client, mid, name, args, time, actor FROM events WHERE namespace = ? AND key = ? AND client = ? AND mid = ?`, ns, key, client, mid)
+	return e, notFound(err)
+}
+
+// ClaimClient implements Store.
+func (s *SQLite) ClaimClient(ctx context.Context, ns, client, actor string) (string, error) {
+	var owner string
+	err := s.r.GetContext(ctx, &owner, `SELECT actor FROM clients WHERE namespace = ? AND client = ?`, ns, client)
+	if err == nil {
+		return owner, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO clients (namespace, client, actor, created_at) VALUES (?, ?, ?, ?)`, ns, client, actor, time.Now().UnixMilli()); err != nil {
+		return "", err
+	}
+	err = s.w.GetContext(ctx, &owner, `SELECT actor FROM clients WHERE namespace = ? AND client = ?`, ns, client)
+	return owner, err
 }
 
 // ClientMid implements Store: 0 when the client never wrote to the key.
@@ -553,6 +608,7 @@ func (s *SQLite) Close() error {
 	}
 	err1 := s.r.Close()
 	err2 := s.w.Close()
+	s.unlock()
 	return errors.Join(err1, err2)
 }
 

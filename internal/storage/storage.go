@@ -83,6 +83,9 @@ type Write struct {
 	CompactBelow uint64
 	// Fingerprint, if set, updates the fingerprint the key is served with.
 	Fingerprint string
+	// Delete removes the key with its whole log, snapshots, dedup cursors
+	// and stored refusals. Nothing else may be set with it.
+	Delete bool
 }
 
 // Store is the event log the server is built on.
@@ -105,11 +108,15 @@ type Store interface {
 	EachEvent(ctx context.Context, ns, key string, after, upto uint64, fn func(*Event) error) error
 	// FirstSeq returns the lowest seq still in the log (0: empty log).
 	FirstSeq(ctx context.Context, ns, key string) (uint64, error)
-	// FindEvent returns the seq of the event of (client, mid).
-	FindEvent(ctx context.Context, ns, key, client string, mid uint64) (uint64, error)
+	// FindEvent returns the event of (client, mid).
+	FindEvent(ctx context.Context, ns, key, client string, mid uint64) (Event, error)
 	ClientMid(ctx context.Context, ns, key, client string) (uint64, error)
 	// Rejections returns the stored rejections of client with mid > after.
 	Rejections(ctx context.Context, ns, key, client string, after uint64) ([]Rejection, error)
+
+	// ClaimClient makes actor the owner of the client id in ns if it has
+	// none, and returns the owner.
+	ClaimClient(ctx context.Context, ns, client, actor string) (owner string, err error)
 
 	EnsureNamespace(ctx context.Context, ns string) error
 	CreateKey(ctx context.Context, k APIKey) error

@@ -8,8 +8,10 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -91,6 +93,7 @@ type Client struct {
 	link    link          // nil while offline
 	changed chan struct{} // closed and replaced on every change
 	closed  bool
+	fatal   error // a terminal ServerError: no more reconnects
 
 	// now stamps mutations (time.Now); later runs f after d unless the
 	// client closes first. The simulation replaces both with its own clock.
@@ -264,6 +267,11 @@ func (c *Client) WaitSynced(ctx context.Context) error {
 			c.mu.Unlock()
 			return ErrClosed
 		}
+		if c.fatal != nil {
+			err := c.fatal
+			c.mu.Unlock()
+			return err
+		}
 		ch := c.changed
 		stores := c.storeList()
 		online := c.link != nil
@@ -357,7 +365,7 @@ func (c *Client) run() {
 	backoff := c.opts.MinBackoff
 	for {
 		connected, err := c.session()
-		if c.ctx.Err() != nil {
+		if c.ctx.Err() != nil || c.Err() != nil {
 			return
 		}
 		if connected {
@@ -383,8 +391,15 @@ func (c *Client) session() (bool, error) {
 	if c.opts.APIKey != "" {
 		h.Set("Authorization", "Bearer "+c.opts.APIKey)
 	}
-	ws, _, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPHeader: h})
+	ws, resp, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {
+		if e := refusal(resp); e != nil {
+			c.log.Error("client: server refused the connection", "code", e.Code, "msg", e.Message)
+			if e.Terminal() {
+				c.setFatal(e)
+			}
+			return false, e
+		}
 		return false, err
 	}
 	defer ws.CloseNow()
@@ -397,10 +412,17 @@ func (c *Client) session() (bool, error) {
 		return false, err
 	}
 	msgs, err := protocol.Decode(data)
+	if err == nil && len(msgs) == 0 {
+		err = errors.New("an empty batch")
+	}
 	if err != nil || msgs[0].T != protocol.TWelcome {
 		if err == nil && msgs[0].T == protocol.TErr {
-			err = fmt.Errorf("server refused hello: %s: %s", msgs[0].Code, msgs[0].Message)
-			c.log.Error("client: " + err.Error())
+			e := &ServerError{Code: msgs[0].Code, Message: msgs[0].Message}
+			c.log.Error("client: server refused hello", "code", e.Code, "msg", e.Message)
+			if e.Terminal() {
+				c.setFatal(e)
+			}
+			return false, e
 		}
 		return false, fmt.Errorf("client: no welcome: %v", err)
 	}
@@ -418,6 +440,24 @@ func (c *Client) session() (bool, error) {
 			return true, err
 		}
 	}
+}
+
+// refusal returns the server's error of a refused WebSocket handshake, or
+// nil when resp is not one (no answer, a proxy's page).
+func refusal(resp *http.Response) *ServerError {
+	if resp == nil || resp.Body == nil || resp.StatusCode < 400 {
+		return nil
+	}
+	var body struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.NewDecoder(io.LimitReader(resp.Body, 1024)).Decode(&body) != nil || body.Error.Code == "" {
+		return nil
+	}
+	return &ServerError{Code: body.Error.Code, Message: body.Error.Message}
 }
 
 func (c *Client) hello() []byte {
@@ -476,7 +516,11 @@ func (c *Client) deliver(l link, data []byte) error {
 		if m.T == protocol.TErr && m.Key == "" {
 			c.log.Warn("client: server error", "code", m.Code, "msg", m.Message)
 			if m.Fatal {
-				return fmt.Errorf("server: %s: %s", m.Code, m.Message)
+				e := &ServerError{Code: m.Code, Message: m.Message}
+				if e.Terminal() {
+					c.setFatal(e)
+				}
+				return e
 			}
 			continue
 		}
@@ -494,6 +538,45 @@ func (c *Client) deliver(l link, data []byte) error {
 	}
 	c.notify()
 	return nil
+}
+
+// ServerError is an error the server sent, with its stable code
+// (docs/PROTOCOL.md).
+type ServerError struct {
+	Code    string
+	Message string
+}
+
+func (e *ServerError) Error() string { return "server: " + e.Code + ": " + e.Message }
+
+// Terminal reports whether retrying cannot help: the server refuses this
+// client (its key, its client id, its protocol version) until someone
+// changes something.
+func (e *ServerError) Terminal() bool {
+	switch e.Code {
+	case protocol.CodeUnauthorized, protocol.CodeForbidden, protocol.CodeClientTaken, protocol.CodeReplaced, protocol.CodeBadVersion:
+		return true
+	}
+	return false
+}
+
+// setFatal records a terminal error: the client stops reconnecting, and
+// WaitSynced and Err return it.
+func (c *Client) setFatal(err error) {
+	c.mu.Lock()
+	if c.fatal == nil {
+		c.fatal = err
+	}
+	c.mu.Unlock()
+	c.notify()
+}
+
+// Err returns the terminal error that stopped the client (a refused key,
+// a client id taken over by another connection), or nil.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fatal
 }
 
 func (c *Client) status(online bool) {

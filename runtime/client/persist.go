@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/better-state/better-state/internal/flock"
 	_ "github.com/mattn/go-sqlite3" // the embedded SQLite driver
 )
 
@@ -15,7 +17,8 @@ import (
 // mode with synchronous=FULL, so a queued mutation is on disk before the
 // action method returns.
 type disk struct {
-	db *sqlx.DB
+	db     *sqlx.DB
+	unlock func()
 }
 
 const clientSchema = `
@@ -45,6 +48,12 @@ func openDisk(dir, synchronous string) (*disk, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
+	// Two clients on one Dir would share a client id and a queue, and
+	// each would take the other's acknowledgements for its own.
+	unlock, err := flock.Lock(filepath.Join(dir, "lock"), "client directory "+dir)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w: one client per Dir", err)
+	}
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", synchronous)
@@ -52,14 +61,16 @@ func openDisk(dir, synchronous string) (*disk, error) {
 	q.Set("_txlock", "immediate")
 	db, err := sqlx.Open("sqlite3", "file:"+filepath.Join(dir, "client.db")+"?"+q.Encode())
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("client: open %s: %w", dir, err)
 	}
 	db.SetMaxOpenConns(1)
 	if _, err := db.Exec(clientSchema); err != nil {
 		db.Close()
+		unlock()
 		return nil, fmt.Errorf("client: open %s: %w", dir, err)
 	}
-	return &disk{db: db}, nil
+	return &disk{db: db, unlock: unlock}, nil
 }
 
 func (d *disk) meta(k string) (string, error) {
@@ -141,4 +152,30 @@ func (d *disk) save(k keyRow, resolved uint64) error {
 	return tx.Commit()
 }
 
-func (d *disk) close() error { return d.db.Close() }
+// renumber replaces the key's queue with pend (the same mutations under new
+// mids) and sets its mid counter to nextMid, which may be lower than before.
+func (d *disk) renumber(key, typ string, pend []pendingRow, nextMid uint64) error {
+	tx, err := d.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`DELETE FROM pending WHERE key = ?`, key); err != nil {
+		return err
+	}
+	for _, p := range pend {
+		if _, err := tx.Exec(`INSERT INTO pending (key, mid, name, args, time) VALUES (?, ?, ?, ?, ?)`, key, p.Mid, p.Name, p.Args, p.Time); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(`INSERT INTO keys (key, type, seq, epoch, next_mid) VALUES (?, ?, 0, '', ?) ON CONFLICT (key) DO UPDATE SET next_mid = excluded.next_mid`, key, typ, nextMid); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (d *disk) close() error {
+	err := d.db.Close()
+	d.unlock()
+	return err
+}

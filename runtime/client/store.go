@@ -87,18 +87,24 @@ func (s *Store) Pending() int {
 	return len(s.pending)
 }
 
-func mutCtx(key, client string, mid uint64, actor string, ms int64) schema.Ctx {
-	return schema.NewContext(schema.Meta{Key: key, Client: client, Mid: mid, Actor: actor, Time: time.UnixMilli(ms).UTC()})
+// ownCtx is the context of one of this client's mutations: its identity
+// is (key, client, mid), known before the server has seen it.
+func (s *Store) ownCtx(p pendingRow) schema.Ctx {
+	return schema.NewContext(schema.Meta{Key: s.key, Client: s.c.id, Mid: p.Mid, Actor: s.c.actorName(), Time: time.UnixMilli(p.Time).UTC()})
+}
+
+// eventCtx is the context of a confirmed event. s.mu is held.
+func (s *Store) eventCtx(m *protocol.Msg) schema.Ctx {
+	return schema.NewContext(schema.Meta{Key: s.key, Client: m.Client, Mid: m.Mid, Actor: m.Actor, Time: time.UnixMilli(m.Time).UTC(), Epoch: s.epoch, Seq: m.Seq})
 }
 
 // currentView returns the view, rebuilding it if needed. s.mu is held.
 func (s *Store) currentView() any {
 	if s.view == nil {
 		v := s.typ.Clone(s.confirmed)
-		actor := s.c.actorName()
 		for _, p := range s.pending {
 			next := s.typ.Clone(v)
-			if err := s.typ.Apply(next, mutCtx(s.key, s.c.id, p.Mid, actor, p.Time), p.Name, p.Args); err == nil {
+			if err := s.typ.Apply(next, s.ownCtx(p), p.Name, p.Args); err == nil {
 				v = next
 			}
 		}
@@ -136,7 +142,7 @@ func (s *Store) Mutate(action string, args any) error {
 	}
 	p := pendingRow{Mid: s.nextMid + 1, Name: action, Args: b, Time: s.c.now().UnixMilli()}
 	next := s.typ.Clone(s.currentView())
-	if err := s.typ.Apply(next, mutCtx(s.key, s.c.id, p.Mid, s.c.actorName(), p.Time), action, b); err != nil {
+	if err := s.typ.Apply(next, s.ownCtx(p), action, b); err != nil {
 		s.mu.Unlock()
 		return err
 	}
@@ -209,7 +215,7 @@ func (s *Store) handle(l link, m *protocol.Msg) {
 			s.resync(l, false)
 			return
 		}
-		if err := s.typ.Apply(s.confirmed, mutCtx(s.key, m.Client, m.Mid, m.Actor, m.Time), m.Name, m.Args); err != nil {
+		if err := s.typ.Apply(s.confirmed, s.eventCtx(m), m.Name, m.Args); err != nil {
 			s.c.log.Warn("client: a confirmed event did not apply here", "key", s.key, "seq", m.Seq, "err", err)
 		}
 		s.seq = m.Seq
@@ -272,6 +278,18 @@ func (s *Store) handle(l link, m *protocol.Msg) {
 			// lost Dir with a kept id): never reuse their mids.
 			s.nextMid = m.Mid
 		}
+		if s.resolved() > m.Mid {
+			// The server forgot mutations it had processed: its log was
+			// deleted or restored from an older copy. Within one log the
+			// server's cursor never falls behind what it acknowledged,
+			// so the queue is renumbered to follow synced.mid, and its
+			// mutations are sent again, once each.
+			if err := s.renumber(m.Mid); err != nil {
+				s.c.log.Error("client: renumbering the queue failed", "key", s.key, "err", err)
+				s.mu.Unlock()
+				return
+			}
+		}
 		s.live, s.resyncing = true, false
 		s.view = nil
 		for _, p := range s.pending {
@@ -279,7 +297,15 @@ func (s *Store) handle(l link, m *protocol.Msg) {
 		}
 	case protocol.TErr:
 		switch m.Code {
-		case protocol.CodeMidGap, protocol.CodeRateLimited, protocol.CodeInternal, protocol.CodeNotSubscribed:
+		case protocol.CodeDuplicate:
+			// A resend of a mutation the server had processed: its answer
+			// came (or comes with the next synced).
+		case protocol.CodeReset:
+			// The key was deleted: subscribe again to start over.
+			s.mu.Unlock()
+			s.resync(l, false)
+			return
+		case protocol.CodeMidGap, protocol.CodeRateLimited, protocol.CodeInternal, protocol.CodeStorage, protocol.CodeNotSubscribed:
 			if s.resyncing {
 				break
 			}
@@ -292,6 +318,26 @@ func (s *Store) handle(l link, m *protocol.Msg) {
 		}
 	}
 	s.mu.Unlock()
+}
+
+// renumber gives the pending mutations the mids that follow base, the
+// server's cursor, on disk and in memory. s.mu is held.
+func (s *Store) renumber(base uint64) error {
+	renum := make([]pendingRow, len(s.pending))
+	for i, p := range s.pending {
+		p.Mid = base + 1 + uint64(i)
+		renum[i] = p
+	}
+	if s.c.disk != nil {
+		if err := s.c.disk.renumber(s.key, s.typ.Name, renum, base+uint64(len(renum))); err != nil {
+			return err
+		}
+	}
+	s.c.log.Info("client: the server's log went back; queue renumbered", "key", s.key, "from", s.resolved()+1, "to", base+1, "pending", len(renum))
+	s.pending = renum
+	s.nextMid = base + uint64(len(renum))
+	s.view = nil
+	return nil
 }
 
 // dropThrough forgets pending mutations with mid <= mid. s.mu is held.
@@ -318,20 +364,24 @@ func (s *Store) persist() error {
 	if s.c.disk == nil {
 		return nil
 	}
+	// s.mu is held through the save: a renumbering (which rewrites the
+	// queue's mids) must not fall between reading resolved and deleting
+	// the pending rows up to it.
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !s.dirty {
-		s.mu.Unlock()
 		return nil
 	}
 	b, err := s.typ.Encode(s.confirmed)
-	row := keyRow{Key: s.key, Type: s.typ.Name, Seq: s.seq, Epoch: s.epoch, State: b, NextMid: s.nextMid}
-	resolved := s.resolved()
-	s.dirty = false
-	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return s.c.disk.save(row, resolved)
+	row := keyRow{Key: s.key, Type: s.typ.Name, Seq: s.seq, Epoch: s.epoch, State: b, NextMid: s.nextMid}
+	if err := s.c.disk.save(row, s.resolved()); err != nil {
+		return err
+	}
+	s.dirty = false
+	return nil
 }
 
 // Subscribe calls fn with each new view, on a goroutine of its own; bursts

@@ -103,6 +103,12 @@ const (
 	CodeBadArgs          = "bad_args"
 	CodeActionPanic      = "action_panic"
 	CodeMethodNotAllowed = "method_not_allowed"
+	CodeBadState         = "bad_state"      // the action left a state that does not encode (NaN, ±Inf)
+	CodeClientTaken      = "client_taken"   // the client id belongs to another actor
+	CodeReplaced         = "replaced"       // another connection took over this client id
+	CodeArgsDiffer       = "args_differ"    // REST: a retry of (client, mid) with other args
+	CodeReset            = "reset"          // the key's log was deleted; resubscribe
+	CodeStorage          = "storage_failed" // the database failed; retry later
 	CodeUnsupportedMedia = "unsupported_media_type"
 )
 

@@ -87,7 +87,7 @@ func (a *authenticator) check(ctx context.Context, key string) (principal, error
 	if a.devHash != nil {
 		h := sha256.Sum256([]byte(key))
 		if subtle.ConstantTimeCompare(h[:], a.devHash) == 1 {
-			return principal{KeyID: "dev", Namespace: DefaultNamespace, Actor: "dev", Role: RoleAdmin}, nil
+			return principal{KeyID: devKeyID, Namespace: DefaultNamespace, Actor: "dev", Role: RoleAdmin}, nil
 		}
 	}
 	rest, ok := strings.CutPrefix(key, "bs_")
@@ -131,6 +131,19 @@ func (a *authenticator) lookup(ctx context.Context, id string) (storage.APIKey, 
 	a.cache[id] = cachedKey{k: k, expires: now.Add(cacheTTL)}
 	a.mu.Unlock()
 	return k, nil
+}
+
+// devKeyID is the KeyID of the --dev-key, which cannot be revoked.
+const devKeyID = "dev"
+
+// stillValid reports whether the stored key id is still usable. A storage
+// error counts as valid: a database hiccup must not cut every connection.
+func (a *authenticator) stillValid(ctx context.Context, id string) bool {
+	k, err := a.lookup(ctx, id)
+	if errors.Is(err, errBadKey) {
+		return false
+	}
+	return err != nil || k.RevokedAt == nil
 }
 
 // bearer returns the key of an "Authorization: Bearer <key>" header.

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"errors"
 	"github.com/coder/websocket"
 	"net/http"
 	"strings"
@@ -110,9 +111,13 @@ func TestOversizedFrameClosesConnection(t *testing.T) {
 	a.subTodos("k", 0, "")
 	a.expect(protocol.TSynced)
 	a.send(protocol.Msg{T: protocol.TMut, Key: "k", Mid: 1, Name: "Add", Args: args(t, map[string]string{"title": strings.Repeat("x", 2000)})})
+	if e := a.expectErr(protocol.CodeFrameTooLarge); !e.Fatal || !strings.Contains(e.Message, "1024") {
+		t.Fatalf("want a fatal frame_too_large naming the limit, got %+v", e)
+	}
 	_, err := a.next(5 * time.Second)
-	if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
-		t.Fatalf("want close status 1009 (message too big), got %v", err)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusMessageTooBig || ce.Reason != protocol.CodeFrameTooLarge {
+		t.Fatalf("want close status 1009 with reason frame_too_large, got %v", err)
 	}
 	if seq, _ := stateOf(t, s, "k"); seq != 0 {
 		t.Fatalf("appended: seq %d", seq)

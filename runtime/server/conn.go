@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -72,7 +74,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered the request
 	}
-	ws.SetReadLimit(s.cfg.Limits.MaxFrameBytes)
+	// The read loop bounds frames itself, so that an oversized one gets
+	// an err and a close frame that say frame_too_large.
+	ws.SetReadLimit(s.cfg.Limits.MaxFrameBytes + 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
 		srv:      s,
@@ -119,6 +123,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.leaveRooms()
 	s.connsMu.Lock()
 	delete(s.conns, c)
+	if id := (clientID{c.p.Namespace, c.client}); s.byClient[id] == c {
+		delete(s.byClient, id)
+	}
 	s.connsMu.Unlock()
 }
 
@@ -145,15 +152,27 @@ func (c *conn) readLoop() {
 	for {
 		// No context: reads end when the write loop closes the
 		// connection (on cancel, a fatal error or a dead peer).
-		typ, data, err := c.ws.Read(context.Background())
+		typ, rd, err := c.ws.Reader(context.Background())
 		if err != nil {
-			var ce websocket.CloseError
-			if errors.As(err, &ce) || errors.Is(err, context.Canceled) {
-				return
+			return
+		}
+		// Until hello has succeeded a peer is nobody: it may send a few
+		// KiB, not a full frame.
+		limit := c.srv.cfg.Limits.MaxFrameBytes
+		if c.client == "" {
+			limit = min(limit, helloFrameBytes)
+		}
+		data, err := io.ReadAll(io.LimitReader(rd, limit+1))
+		if err != nil {
+			return
+		}
+		if int64(len(data)) > limit {
+			what := "frame"
+			if c.client == "" {
+				what = "frame before hello"
 			}
-			if strings.Contains(err.Error(), "read limited at") {
-				c.srv.log.Info("frame too large; connection closed", "client", c.client, "limit", c.srv.cfg.Limits.MaxFrameBytes)
-			}
+			c.srv.log.Info("frame too large; connection closed", "client", c.client, "limit", limit)
+			c.fail(errorf(http.StatusRequestEntityTooLarge, protocol.CodeFrameTooLarge, "a %s is at most %d bytes", what, limit))
 			return
 		}
 		if typ != websocket.MessageText {
@@ -165,6 +184,9 @@ func (c *conn) readLoop() {
 		}
 	}
 }
+
+// helloFrameBytes bounds the frames of a connection that has not said hello.
+const helloFrameBytes = 4 << 10
 
 // frame handles one text frame from the peer; false ends the connection.
 func (c *conn) frame(data []byte) bool {
@@ -205,8 +227,8 @@ func (c *conn) handle(m *protocol.Msg) bool {
 			c.sendErr(protocol.CodeNotSubscribed, m.Key, m.Mid, "subscribe to %q before mutating it", m.Key)
 			return true
 		}
-		if m.Mid == 0 || m.Name == "" {
-			c.sendErr(protocol.CodeBadMessage, m.Key, m.Mid, "mut needs mid > 0 and name")
+		if m.Mid == 0 || m.Mid > math.MaxInt64 || m.Name == "" {
+			c.sendErr(protocol.CodeBadMessage, m.Key, m.Mid, "mut needs a mid from 1 to 2^63-1 and a name")
 			return true
 		}
 		if !c.allow() {
@@ -233,8 +255,8 @@ func (c *conn) hello(m *protocol.Msg) bool {
 		c.fail(errorf(400, protocol.CodeBadVersion, "protocol version %d is not supported; this server speaks %d", m.V, protocol.Version))
 		return false
 	}
-	if m.Client == "" || len(m.Client) > 128 {
-		c.fail(errorf(400, protocol.CodeBadMessage, "hello needs a client id of 1 to 128 bytes"))
+	if e := checkClientID(m.Client); e != nil {
+		c.fail(e)
 		return false
 	}
 	if c.p.Namespace == "" || m.Auth != "" {
@@ -247,15 +269,22 @@ func (c *conn) hello(m *protocol.Msg) bool {
 			c.fail(errorf(403, protocol.CodeForbidden, "the header's key and hello's key belong to different namespaces"))
 			return false
 		}
+		c.mu.Lock()
 		c.p = p
+		c.mu.Unlock()
 	}
 	if m.Namespace != "" && m.Namespace != c.p.Namespace {
 		c.fail(errorf(403, protocol.CodeForbidden, "this API key belongs to namespace %q, not %q", c.p.Namespace, m.Namespace))
 		return false
 	}
+	if e := c.srv.claimClient(c.ctx, c.p, m.Client); e != nil {
+		c.fail(e)
+		return false
+	}
 	c.mu.Lock()
 	c.client = m.Client
 	c.mu.Unlock()
+	c.srv.takeOver(c)
 	c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TWelcome, V: protocol.Version, Client: m.Client, Namespace: c.p.Namespace, Actor: c.p.Actor}))
 	return true
 }
@@ -263,6 +292,10 @@ func (c *conn) hello(m *protocol.Msg) bool {
 func (c *conn) sub(m *protocol.Msg) {
 	if err := checkKey(m.Key); err != nil {
 		c.sendErr(err.Code, m.Key, 0, "%s", err.Message)
+		return
+	}
+	if m.Acked > math.MaxInt64 || m.After > math.MaxInt64 {
+		c.sendErr(protocol.CodeBadMessage, m.Key, 0, "sub's after and acked are at most 2^63-1")
 		return
 	}
 	typ, ok := c.srv.reg.Lookup(m.Type)
@@ -283,6 +316,14 @@ func (c *conn) sub(m *protocol.Msg) {
 	c.keys[m.Key] = true
 	c.mu.Unlock()
 	c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindSub, conn: c, msg: m})
+}
+
+// isClosed reports whether the connection is ending (a fatal error, a
+// take-over): rooms ignore its mutations.
+func (c *conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // unsubscribed is called by a room that refused the subscription.
@@ -355,6 +396,12 @@ func (c *conn) fail(e *apiError) {
 	}
 	c.closed = true
 	c.failure = e
+	if e.Code == protocol.CodeSlowConsumer {
+		// What it did not read is dropped now, not held until the
+		// write times out: it resyncs when it comes back.
+		clear(c.queue)
+		c.queue = nil
+	}
 	c.mu.Unlock()
 	select {
 	case c.signal <- struct{}{}:
@@ -424,18 +471,52 @@ func (c *conn) write(frames [][]byte) error {
 	return w.Close()
 }
 
+// closeWith sends e as a fatal err, then a close frame whose reason is
+// e's code. A peer that does not read gets neither: the write gives up
+// after fatalWriteTimeout, and the library bounds the close handshake.
 func (c *conn) closeWith(e *apiError) {
-	ctx, cancel := context.WithTimeout(c.ctx, time.Second)
-	c.ws.Write(ctx, websocket.MessageText, fatalFrame(e))
+	ctx, cancel := context.WithTimeout(c.ctx, fatalWriteTimeout)
+	err := c.ws.Write(ctx, websocket.MessageText, fatalFrame(e))
 	cancel()
-	// The fatal err above carries the reason. The close handshake is
-	// skipped: a peer that stopped reading would hold it for seconds.
+	if err == nil {
+		c.ws.Close(closeStatus(e.Code), e.Code)
+	}
 	c.ws.CloseNow()
 	c.cancel()
 }
 
+const fatalWriteTimeout = 2 * time.Second
+
+// closeStatus is the WebSocket close status sent with a fatal err's code.
+func closeStatus(code string) websocket.StatusCode {
+	switch code {
+	case protocol.CodeShuttingDown:
+		return websocket.StatusGoingAway
+	case protocol.CodeFrameTooLarge:
+		return websocket.StatusMessageTooBig
+	case protocol.CodeInternal, protocol.CodeStorage:
+		return websocket.StatusInternalError
+	case protocol.CodeSlowConsumer:
+		return websocket.StatusTryAgainLater
+	}
+	return websocket.StatusPolicyViolation
+}
+
 func fatalFrame(e *apiError) []byte {
 	return protocol.Encode(&protocol.Msg{T: protocol.TErr, Code: e.Code, Message: e.Message, Fatal: true})
+}
+
+// checkClientID validates a client id: 1 to 128 bytes of printable ASCII.
+func checkClientID(id string) *apiError {
+	if id == "" || len(id) > 128 {
+		return errorf(http.StatusBadRequest, protocol.CodeBadRequest, "a client id has 1 to 128 bytes")
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return errorf(http.StatusBadRequest, protocol.CodeBadRequest, "a client id is printable ASCII without spaces")
+		}
+	}
+	return nil
 }
 
 // checkKey validates a state key: 1 to 256 bytes of letters, digits and

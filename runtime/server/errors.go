@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/better-state/better-state/internal/storage"
 	"github.com/better-state/better-state/runtime"
@@ -68,4 +69,43 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	w.Write(b)
 	w.Write([]byte("\n"))
+}
+
+var errStorage = errorf(http.StatusServiceUnavailable, protocol.CodeStorage, "the database failed; retry later")
+
+// storageFault is the last storage failure, until a write succeeds.
+type storageFault struct {
+	Op    string    `json:"op"`
+	Key   string    `json:"key,omitempty"`
+	Error string    `json:"error"`
+	Since time.Time `json:"since"`
+}
+
+// storageFailed logs a failed storage operation with its key, and marks the
+// server degraded (/healthz answers 503) until a write succeeds.
+func (s *Server) storageFailed(op string, id roomID, err error) {
+	s.log.Error("storage failed", "op", op, "ns", id.ns, "key", id.key, "err", err)
+	f := &storageFault{Op: op, Key: id.key, Error: err.Error(), Since: time.Now().UTC()}
+	if old := s.fault.Load(); old != nil {
+		f.Since = old.Since
+	}
+	s.fault.Store(f)
+}
+
+// storageOK clears the degraded mark after a successful write.
+func (s *Server) storageOK() {
+	if s.fault.Load() != nil {
+		s.fault.Store(nil)
+	}
+}
+
+// storageAPIError logs err (unless it is a plain not-found) and maps it to
+// the error a REST caller sees.
+func (s *Server) storageAPIError(op string, id roomID, err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) || errors.Is(err, storage.ErrNotFound) {
+		return asAPIError(err)
+	}
+	s.storageFailed(op, id, err)
+	return errStorage
 }

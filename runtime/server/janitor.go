@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"time"
+
+	"github.com/better-state/better-state/runtime/protocol"
 )
 
 // The janitor looks after every WebSocket connection from one goroutine:
@@ -18,6 +20,7 @@ func (s *Server) janitor() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var conns []*conn
+	var nextKeyCheck time.Time
 	for {
 		select {
 		case <-s.janitorStop:
@@ -31,6 +34,10 @@ func (s *Server) janitor() {
 			s.connsMu.Unlock()
 			for _, c := range conns {
 				s.look(c, now)
+			}
+			if now.After(nextKeyCheck) {
+				nextKeyCheck = now.Add(cacheTTL)
+				s.recheckKeys(conns)
 			}
 			clear(conns)
 		}
@@ -63,4 +70,30 @@ func (s *Server) look(c *conn, now time.Time) {
 			c.cancel()
 		}
 	}()
+}
+
+// recheckKeys ends the connections whose API key was revoked (or deleted)
+// since they authenticated. Together with the authenticator's cache, a
+// revocation reaches open connections within 2*cacheTTL plus a tick.
+func (s *Server) recheckKeys(conns []*conn) {
+	valid := map[string]bool{}
+	for _, c := range conns {
+		c.mu.Lock()
+		id, client := c.p.KeyID, c.client
+		c.mu.Unlock()
+		if id == "" || id == devKeyID {
+			continue
+		}
+		ok, seen := valid[id]
+		if !seen {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ok = s.auth.stillValid(ctx, id)
+			cancel()
+			valid[id] = ok
+		}
+		if !ok {
+			s.log.Info("closing a connection whose API key was revoked", "key_id", id, "client", client)
+			c.fail(errorf(401, protocol.CodeUnauthorized, "the API key was revoked"))
+		}
+	}
 }

@@ -78,7 +78,7 @@ func TestStateSizeLimit(t *testing.T) {
 		a.send(addMsg(mid, big))
 		m := a.expect2()
 		if m.T == protocol.TRej {
-			if m.Code != protocol.CodeStateTooLarge || !strings.Contains(m.Message, "--max-state") {
+			if m.Code != protocol.CodeStateTooLarge || !strings.Contains(m.Message, "limit of 2000") {
 				t.Fatalf("%+v", m)
 			}
 			break
@@ -271,7 +271,7 @@ func TestRateLimitPerKey(t *testing.T) {
 	b.expect(protocol.TEv)
 	// The key's budget (2) is spent, whoever writes next.
 	a.send(addMsg(2, "a2"))
-	if e := a.expectErr(protocol.CodeRateLimited); e.Mid != 2 || !strings.Contains(e.Message, "--key-rate") {
+	if e := a.expectErr(protocol.CodeRateLimited); e.Mid != 2 || !strings.Contains(e.Message, "at most 2 mutations/s") {
 		t.Fatalf("%+v", e)
 	}
 	code, out := rest(t, "POST", s.HTTPURL+"/v1/namespaces/default/states/k/mutations", s.Key, `{"name":"Add","args":{"title":"r"}}`)

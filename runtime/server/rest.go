@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}/history", s.authed(RoleClient, s.history))
 	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}/at/{seq}", s.authed(RoleClient, s.stateAt))
 	m.HandleFunc("POST /v1/namespaces/{ns}/states/{key}/mutations", s.authed(RoleClient, s.postMutation))
+	m.HandleFunc("DELETE /v1/namespaces/{ns}/states/{key}", s.authed(RoleAdmin, s.deleteState))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, protocol.CodeNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -72,25 +74,33 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if _, err := s.store.Namespaces(ctx); err != nil {
-		writeError(w, errorf(http.StatusServiceUnavailable, protocol.CodeInternal, "the database does not answer"))
-		return
+		s.storageFailed("health probe", roomID{}, err)
 	}
 	s.roomsMu.Lock()
 	rooms := len(s.rooms)
 	s.roomsMu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{
+	body := map[string]any{
 		"status":      "ok",
 		"protocol":    protocol.Version,
 		"types":       s.reg.Names(),
 		"connections": s.nconns.Load(),
 		"rooms":       rooms,
-	})
+	}
+	status := http.StatusOK
+	if f := s.fault.Load(); f != nil {
+		// Reads may still work, but the last write (or the probe) failed:
+		// a load balancer should send traffic elsewhere.
+		body["status"] = "degraded"
+		body["storage"] = f
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, body)
 }
 
 func (s *Server) listNamespaces(w http.ResponseWriter, r *http.Request, p principal) {
 	all, err := s.store.Namespaces(r.Context())
 	if err != nil {
-		writeError(w, asAPIError(err))
+		writeError(w, s.storageAPIError("list namespaces", roomID{}, err))
 		return
 	}
 	// A key sees its own namespace only.
@@ -123,7 +133,7 @@ func (s *Server) listStates(w http.ResponseWriter, r *http.Request, p principal)
 	}
 	rows, err := s.store.States(r.Context(), p.Namespace, q.Get("prefix"), q.Get("after"), limit+1)
 	if err != nil {
-		writeError(w, asAPIError(err))
+		writeError(w, s.storageAPIError("list states", roomID{ns: p.Namespace}, err))
 		return
 	}
 	var next *string
@@ -166,13 +176,14 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, p principal) {
 		writeError(w, e)
 		return
 	}
+	id := roomID{p.Namespace, key}
 	if _, err := s.store.State(r.Context(), p.Namespace, key); err != nil {
-		writeError(w, notFoundState(err, key))
+		writeError(w, s.notFoundState(err, id))
 		return
 	}
 	evs, err := s.store.Events(r.Context(), p.Namespace, key, after, limit+1)
 	if err != nil {
-		writeError(w, asAPIError(err))
+		writeError(w, s.storageAPIError("history", id, err))
 		return
 	}
 	if first, _ := s.store.FirstSeq(r.Context(), p.Namespace, key); first > after+1 {
@@ -198,9 +209,10 @@ func (s *Server) stateAt(w http.ResponseWriter, r *http.Request, p principal) {
 		writeError(w, e)
 		return
 	}
+	id := roomID{p.Namespace, key}
 	meta, err := s.store.State(r.Context(), p.Namespace, key)
 	if err != nil {
-		writeError(w, notFoundState(err, key))
+		writeError(w, s.notFoundState(err, id))
 		return
 	}
 	if seq > meta.Seq {
@@ -212,9 +224,9 @@ func (s *Server) stateAt(w http.ResponseWriter, r *http.Request, p principal) {
 		writeError(w, errorf(http.StatusNotFound, protocol.CodeUnknownType, "%q holds a %s, which this server does not serve", key, meta.Type))
 		return
 	}
-	state, _, err := replay(r.Context(), s.store, typ, p.Namespace, key, seq, s.log)
+	state, _, err := replay(r.Context(), s.store, typ, p.Namespace, key, meta.Epoch, seq, s.log)
 	if err != nil {
-		writeError(w, asAPIError(err))
+		writeError(w, s.storageAPIError("state at seq", id, err))
 		return
 	}
 	b, err := typ.Encode(state)
@@ -260,6 +272,13 @@ func (s *Server) postMutation(w http.ResponseWriter, r *http.Request, p principa
 			return
 		}
 	}
+	id := roomID{p.Namespace, key}
+	if m.Client != "" {
+		if e := s.claimClient(r.Context(), p, m.Client); e != nil {
+			writeError(w, e)
+			return
+		}
+	}
 	req := &restMut{typ: m.Type, name: m.Name, args: m.Args, client: m.Client, mid: m.Mid, actor: p.Actor, reply: make(chan restResult, 1)}
 	s.send(p.Namespace, key, roomMsg{kind: kindRest, rest: req})
 	res := <-req.reply
@@ -267,15 +286,36 @@ func (s *Server) postMutation(w http.ResponseWriter, r *http.Request, p principa
 	case res.err != nil:
 		writeError(w, res.err)
 	case res.dup:
-		seq, err := s.store.FindEvent(r.Context(), p.Namespace, key, m.Client, m.Mid)
-		if err != nil {
+		ev, err := s.store.FindEvent(r.Context(), p.Namespace, key, m.Client, m.Mid)
+		if errors.Is(err, storage.ErrNotFound) {
 			writeError(w, errorf(http.StatusConflict, protocol.CodeDuplicate, "mutation %d of client %q was processed before (and refused or compacted)", m.Mid, m.Client))
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"seq": seq, "duplicate": true})
+		if err != nil {
+			writeError(w, s.storageAPIError("find event", id, err))
+			return
+		}
+		if ev.Name != m.Name || !bytes.Equal(ev.Args, res.canon) {
+			writeError(w, errorf(http.StatusConflict, protocol.CodeArgsDiffer, "mutation %d of client %q was processed before as %s with other arguments; a retry must repeat them", m.Mid, m.Client, ev.Name))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"seq": ev.Seq, "duplicate": true})
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"seq": res.seq})
 	}
+}
+
+// deleteState removes a key with its whole log. Its subscribers get a
+// reset err; a key they subscribe again starts over with a new epoch.
+func (s *Server) deleteState(w http.ResponseWriter, r *http.Request, p principal) {
+	key := r.PathValue("key")
+	ch := make(chan *apiError, 1)
+	s.send(p.Namespace, key, roomMsg{kind: kindDelete, deleted: ch})
+	if e := <-ch; e != nil {
+		writeError(w, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deleted": key})
 }
 
 // parseMutation decodes and validates a REST mutation body.
@@ -295,8 +335,13 @@ func parseMutation(body []byte) (mutationBody, *apiError) {
 	if (m.Client == "") != (m.Mid == 0) {
 		return m, errorf(http.StatusBadRequest, protocol.CodeBadRequest, "\"client\" and \"mid\" go together")
 	}
-	if len(m.Client) > 128 {
-		return m, errorf(http.StatusBadRequest, protocol.CodeBadRequest, "\"client\" has at most 128 bytes")
+	if m.Client != "" {
+		if e := checkClientID(m.Client); e != nil {
+			return m, e
+		}
+	}
+	if m.Mid > math.MaxInt64 {
+		return m, errorf(http.StatusBadRequest, protocol.CodeBadRequest, "\"mid\" is at most 2^63-1")
 	}
 	if a := bytes.TrimSpace(m.Args); len(a) > 0 && a[0] != '{' && string(a) != "null" {
 		return m, errorf(http.StatusUnprocessableEntity, protocol.CodeBadArgs, "\"args\" must be an object")
@@ -304,11 +349,11 @@ func parseMutation(body []byte) (mutationBody, *apiError) {
 	return m, nil
 }
 
-func notFoundState(err error, key string) *apiError {
+func (s *Server) notFoundState(err error, id roomID) *apiError {
 	if errors.Is(err, storage.ErrNotFound) {
-		return errorf(http.StatusNotFound, protocol.CodeNotFound, "no state %q", key)
+		return errorf(http.StatusNotFound, protocol.CodeNotFound, "no state %q", id.key)
 	}
-	return asAPIError(err)
+	return s.storageAPIError("read state", id, err)
 }
 
 func intParam(v string, def, lo, hi int) (int, *apiError) {

@@ -1,13 +1,13 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -49,7 +49,7 @@ type room struct {
 	subs      map[*conn]struct{}
 	ring      []ringEvent
 	sinceSnap int
-	approx    int // estimated encoded state size
+	enc       []byte // the encoding of state: snapshots, hashes and sizes come from it
 
 	w   storage.Write
 	out []outcome
@@ -73,16 +73,18 @@ const (
 	kindUnsub
 	kindRest
 	kindRead
+	kindDelete
 	kindStop
 )
 
 type roomMsg struct {
-	kind msgKind
-	conn *conn
-	msg  *protocol.Msg
-	rest *restMut
-	read chan readResult
-	done chan struct{}
+	kind    msgKind
+	conn    *conn
+	msg     *protocol.Msg
+	rest    *restMut
+	read    chan readResult
+	deleted chan *apiError
+	done    chan struct{}
 }
 
 // restMut is a mutation that came through REST.
@@ -94,9 +96,10 @@ type restMut struct {
 }
 
 type restResult struct {
-	seq uint64
-	err *apiError
-	dup bool
+	seq   uint64
+	err   *apiError
+	dup   bool
+	canon json.RawMessage // dup: the request's args in canonical form (nil: they do not decode)
 }
 
 type readResult struct {
@@ -269,6 +272,9 @@ func (r *room) handle(m roomMsg) bool {
 	case kindRead:
 		r.flush()
 		m.read <- r.read()
+	case kindDelete:
+		r.flush()
+		m.deleted <- r.deleteKey()
 	case kindStop:
 		r.flush()
 		r.mu.Lock()
@@ -300,6 +306,8 @@ func (r *room) reject(m roomMsg) {
 		m.rest.reply <- restResult{err: errShuttingDown}
 	case kindRead:
 		m.read <- readResult{err: errShuttingDown}
+	case kindDelete:
+		m.deleted <- errShuttingDown
 	case kindUnsub, kindStop:
 		if m.done != nil {
 			close(m.done)
@@ -327,7 +335,7 @@ func (r *room) load() {
 		r.loadErr = errorf(404, protocol.CodeUnknownType, "key %q holds a %s, which this server does not serve", r.id.key, meta.Type)
 		return
 	}
-	state, from, err := replay(ctx, st, typ, r.id.ns, r.id.key, meta.Seq, r.srv.log)
+	state, from, err := replay(ctx, st, typ, r.id.ns, r.id.key, meta.Epoch, meta.Seq, r.srv.log)
 	if err != nil {
 		r.loadErr = err
 		return
@@ -343,15 +351,16 @@ func (r *room) load() {
 	if meta.Fingerprint != typ.Fingerprint {
 		r.w.Fingerprint = typ.Fingerprint
 	}
-	if b, err := typ.Encode(state); err == nil {
-		r.approx = len(b)
+	if r.enc, err = typ.Encode(state); err != nil {
+		r.exists = false
+		r.loadErr = fmt.Errorf("key %s/%s: the state at seq %d does not encode: %w", r.id.ns, r.id.key, meta.Seq, err)
 	}
 }
 
 // replay computes the state at seq upto from the latest snapshot at or below
 // it and the events after the snapshot. It returns the state and the seq of
 // the snapshot it started from.
-func replay(ctx context.Context, st storage.Store, typ *runtime.Type, ns, key string, upto uint64, log interface {
+func replay(ctx context.Context, st storage.Store, typ *runtime.Type, ns, key, epoch string, upto uint64, log interface {
 	Warn(string, ...any)
 }) (any, uint64, error) {
 	var state any
@@ -374,7 +383,7 @@ func replay(ctx context.Context, st storage.Store, typ *runtime.Type, ns, key st
 		if e.Seq != next {
 			return errorf(410, protocol.CodeCompacted, "events of %s after seq %d are not in the log", key, next-1)
 		}
-		if err := typ.Apply(state, eventCtx(key, e), e.Name, e.Args); err != nil {
+		if err := typ.Apply(state, eventCtx(key, epoch, e), e.Name, e.Args); err != nil {
 			// A logged event was accepted once; failing now means the
 			// schema changed under the log. Keep going: the state is
 			// what the code makes of the log.
@@ -464,8 +473,8 @@ func streamEvents(ctx context.Context, st storage.Store, ns, key string, after, 
 	return applyErr
 }
 
-func eventCtx(key string, e *storage.Event) schema.Ctx {
-	return schema.NewContext(schema.Meta{Key: key, Client: e.Client, Mid: e.Mid, Actor: e.Actor, Time: time.UnixMilli(e.Time).UTC()})
+func eventCtx(key, epoch string, e *storage.Event) schema.Ctx {
+	return schema.NewContext(schema.Meta{Key: key, Client: e.Client, Mid: e.Mid, Actor: e.Actor, Time: time.UnixMilli(e.Time).UTC(), Epoch: epoch, Seq: e.Seq})
 }
 
 // mid returns the last processed mutation id of client on this key.
@@ -485,21 +494,27 @@ func (r *room) mid(client string) (uint64, error) {
 }
 
 func (r *room) mut(c *conn, m *protocol.Msg) {
+	if c.isClosed() {
+		return // replaced or failing: its client resends on its next connection
+	}
 	if _, ok := r.subs[c]; !ok {
 		c.sendErr(protocol.CodeNotSubscribed, r.id.key, m.Mid, "subscribe to %q before mutating it", r.id.key)
 		return
 	}
 	last, err := r.mid(c.client)
 	if err != nil {
-		c.sendErr(protocol.CodeInternal, r.id.key, m.Mid, "reading the dedup cursor failed")
-		r.srv.log.Error("client mid", "err", err)
+		r.srv.storageFailed("read client mid", r.id, err)
+		c.sendErr(protocol.CodeStorage, r.id.key, m.Mid, "reading the dedup cursor failed; resubscribe later")
 		return
 	}
 	if m.Mid <= last {
-		return // a resend of a processed mutation: its answer is already out
+		// A resend of a processed mutation: its ev or rej went out (or
+		// waits in the log), so the client clears it on its next synced.
+		c.sendErr(protocol.CodeDuplicate, r.id.key, m.Mid, "mutation %d of this client on %q was processed before", m.Mid, r.id.key)
+		return
 	}
 	if !r.allow() {
-		c.sendErr(protocol.CodeRateLimited, r.id.key, m.Mid, "key %q takes at most %g mutations/s (--key-rate); resubscribe and resend later", r.id.key, r.srv.cfg.Limits.KeyMutationsPerSec)
+		c.sendErr(protocol.CodeRateLimited, r.id.key, m.Mid, "key %q takes at most %g mutations/s; resubscribe and resend later", r.id.key, r.srv.cfg.Limits.KeyMutationsPerSec)
 		return
 	}
 	if m.Mid != last+1 {
@@ -521,7 +536,8 @@ func (r *room) restMut(m *restMut) {
 			return
 		}
 		if err := r.create(typ); err != nil {
-			m.reply <- restResult{err: asAPIError(err)}
+			r.srv.storageFailed("create key", r.id, err)
+			m.reply <- restResult{err: errStorage}
 			return
 		}
 	}
@@ -532,16 +548,25 @@ func (r *room) restMut(m *restMut) {
 	if m.client != "" {
 		last, err := r.mid(m.client)
 		if err != nil {
-			m.reply <- restResult{err: asAPIError(err)}
+			r.srv.storageFailed("read client mid", r.id, err)
+			m.reply <- restResult{err: errStorage}
 			return
 		}
 		if m.mid <= last {
-			m.reply <- restResult{dup: true}
+			canon, err := r.typ.CanonicalArgs(m.name, m.args)
+			if err != nil {
+				canon = nil
+			}
+			m.reply <- restResult{dup: true, canon: canon}
+			return
+		}
+		if m.mid != last+1 {
+			m.reply <- restResult{err: errorf(409, protocol.CodeMidGap, "mutation %d of client %q on %q is out of order: expected %d", m.mid, m.client, r.id.key, last+1)}
 			return
 		}
 	}
 	if !r.allow() {
-		m.reply <- restResult{err: errorf(429, protocol.CodeRateLimited, "key %q takes at most %g mutations/s (--key-rate)", r.id.key, r.srv.cfg.Limits.KeyMutationsPerSec)}
+		m.reply <- restResult{err: errorf(429, protocol.CodeRateLimited, "key %q takes at most %g mutations/s", r.id.key, r.srv.cfg.Limits.KeyMutationsPerSec)}
 		return
 	}
 	r.apply(m.client, m.mid, m.actor, m.name, m.args, m)
@@ -565,27 +590,22 @@ func (r *room) allow() bool {
 }
 
 // apply runs one mutation on a copy of the state and, if the action
-// accepts it, makes the copy the state and queues the event for the batch.
-func (r *room) apply(client string, mid uint64, actor, name string, args json.RawMessage, rest *restMut) {
-	args = normArgs(args)
+// accepts it and the new state encodes within the size limit, makes the
+// copy the state and queues the event for the batch. Args are logged in
+// their canonical form (runtime.CanonicalArgs); what does not decode to a
+// valid state never reaches the log.
+func (r *room) apply(client string, mid uint64, actor, name string, raw json.RawMessage, rest *restMut) {
 	now := r.srv.cfg.Clock().UnixMilli()
+	args, err := r.typ.CanonicalArgs(name, raw)
 	e := storage.Event{Seq: r.seq + 1, Client: client, Mid: mid, Name: name, Args: args, Time: now, Actor: actor}
-	next := r.typ.Clone(r.state)
-	err := r.typ.Apply(next, eventCtx(r.id.key, &e), name, args)
+	var next any
+	var enc []byte
 	if err == nil {
-		r.approx += len(args)
-		if r.approx > r.srv.cfg.Limits.MaxStateBytes {
-			b, encErr := r.typ.Encode(next)
-			switch {
-			case encErr != nil:
-				err = encErr
-			case len(b) > r.srv.cfg.Limits.MaxStateBytes:
-				err = runtime.Errorf(protocol.CodeStateTooLarge, "the state would be %d bytes, over the limit of %d (--max-state)", len(b), r.srv.cfg.Limits.MaxStateBytes)
-				r.approx -= len(args)
-			default:
-				r.approx = len(b)
-			}
-		}
+		next = r.typ.Clone(r.state)
+		err = r.typ.Apply(next, eventCtx(r.id.key, r.epoch, &e), name, args)
+	}
+	if err == nil {
+		enc, err = r.encode(next)
 	}
 	if client != "" {
 		if r.w.Mids == nil {
@@ -614,29 +634,30 @@ func (r *room) apply(client string, mid uint64, actor, name string, args json.Ra
 		r.out = append(r.out, outcome{frame: frame, client: client})
 		return
 	}
-	r.state = next
+	r.state, r.enc = next, enc
 	r.seq = e.Seq
 	r.sinceSnap++
 	r.w.Events = append(r.w.Events, e)
 	ev := protocol.Msg{T: protocol.TEv, Key: r.id.key, Seq: e.Seq, Client: client, Mid: mid, Name: name, Args: args, Time: now, Actor: actor}
 	if h := r.srv.cfg.HashEvery; h > 0 && e.Seq%uint64(h) == 0 {
-		if b, err := r.typ.Encode(next); err == nil {
-			ev.Hash = protocol.StateHash(b)
-		}
+		ev.Hash = protocol.StateHash(enc)
 	}
 	r.out = append(r.out, outcome{frame: protocol.Encode(&ev), seq: e.Seq, rest: rest})
 }
 
-func normArgs(args json.RawMessage) json.RawMessage {
-	t := bytes.TrimSpace(args)
-	if len(t) == 0 || string(t) == "null" {
-		return json.RawMessage("{}")
+// encode returns the encoding of next, a candidate state. A state that
+// does not encode (NaN, ±Inf) is refused with bad_state; one over the size
+// limit with state_too_large, unless it is smaller than the state before:
+// a key over the limit (a lowered --max-state) can always shrink.
+func (r *room) encode(next any) ([]byte, error) {
+	b, err := r.typ.Encode(next)
+	if err != nil {
+		return nil, runtime.Errorf(protocol.CodeBadState, "the action left a state that does not encode: %v", err)
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, t); err != nil {
-		return t
+	if max := r.srv.cfg.Limits.MaxStateBytes; len(b) > max && len(b) >= len(r.enc) {
+		return nil, runtime.Errorf(protocol.CodeStateTooLarge, "the state would be %d bytes, over the limit of %d", len(b), max)
 	}
-	return buf.Bytes()
+	return b, nil
 }
 
 func (r *room) create(typ *runtime.Type) error {
@@ -648,7 +669,8 @@ func (r *room) create(typ *runtime.Type) error {
 		return err
 	}
 	r.typ, r.exists, r.state, r.seq, r.epoch, r.firstSeq = typ, true, typ.New(), 0, epoch, 0
-	r.approx = 0
+	r.sinceSnap = 0
+	r.enc, _ = typ.Encode(r.state)
 	return nil
 }
 
@@ -661,22 +683,19 @@ func (r *room) flush() {
 	}
 	w.Namespace, w.Key = r.id.ns, r.id.key
 	if r.exists && r.sinceSnap >= r.srv.cfg.SnapshotEvery && len(w.Events) > 0 {
-		if b, err := r.typ.Encode(r.state); err == nil {
-			w.Snapshot = &storage.Snapshot{Seq: r.seq, State: b}
-			r.approx = len(b)
-			if k := r.srv.cfg.KeepEvents; k > 0 && r.seq > uint64(k) {
-				w.CompactBelow = r.seq - uint64(k) + 1
-			}
+		w.Snapshot = &storage.Snapshot{Seq: r.seq, State: r.enc}
+		if k := r.srv.cfg.KeepEvents; k > 0 && r.seq > uint64(k) {
+			w.CompactBelow = r.seq - uint64(k) + 1
 		}
 	}
 	err := r.srv.store.Write(context.Background(), w)
 	out := r.out
 	r.out = nil
 	if err != nil {
-		r.srv.log.Error("append failed; reloading the key from the log", "ns", r.id.ns, "key", r.id.key, "err", err)
+		r.srv.storageFailed("append", r.id, err)
 		for _, o := range out {
 			if o.rest != nil {
-				o.rest.reply <- restResult{err: errorf(503, protocol.CodeInternal, "the mutation could not be made durable; retry")}
+				o.rest.reply <- restResult{err: errorf(503, protocol.CodeStorage, "the mutation could not be made durable; retry")}
 			}
 		}
 		*w = storage.Write{}
@@ -684,10 +703,11 @@ func (r *room) flush() {
 		// Subscribers heard nothing of the lost batch; their cursors are
 		// still valid. Their clients resend on the next resync.
 		for c := range r.subs {
-			c.sendErr(protocol.CodeInternal, r.id.key, 0, "a write failed; resubscribe")
+			c.sendErr(protocol.CodeStorage, r.id.key, 0, "a write failed; resubscribe")
 		}
 		return
 	}
+	r.srv.storageOK()
 	if w.Snapshot != nil {
 		r.sinceSnap = 0
 		if w.CompactBelow > 0 {
@@ -720,6 +740,34 @@ func (r *room) flush() {
 	}
 }
 
+// deleteKey removes the key and its whole log. Subscribers are told with a
+// reset err and dropped: a client that subscribes again gets the key anew,
+// with a new epoch, and renumbers its queue after synced.mid.
+func (r *room) deleteKey() *apiError {
+	if r.loadErr != nil {
+		return asAPIError(r.loadErr)
+	}
+	if !r.exists {
+		return errorf(http.StatusNotFound, protocol.CodeNotFound, "no state %q in namespace %q", r.id.key, r.id.ns)
+	}
+	if err := r.srv.store.Write(context.Background(), &storage.Write{Namespace: r.id.ns, Key: r.id.key, Delete: true}); err != nil {
+		r.srv.storageFailed("delete key", r.id, err)
+		return errStorage
+	}
+	r.srv.storageOK()
+	r.srv.log.Info("key deleted", "ns", r.id.ns, "key", r.id.key, "seq", r.seq, "epoch", r.epoch)
+	frame := protocol.Encode(&protocol.Msg{T: protocol.TErr, Key: r.id.key, Code: protocol.CodeReset, Message: "the key was deleted; subscribe again to start over"})
+	for c := range r.subs {
+		c.enqueue(frame)
+		c.unsubscribed(r.id.key)
+	}
+	clear(r.subs)
+	clear(r.mids)
+	r.typ, r.exists, r.state, r.enc, r.seq, r.epoch, r.firstSeq, r.sinceSnap = nil, false, nil, nil, 0, "", 0, 0
+	r.ring = r.ring[:0]
+	return nil
+}
+
 func (r *room) remember(seq uint64, frame []byte) {
 	if len(r.ring) == ringSize {
 		copy(r.ring, r.ring[1:])
@@ -742,8 +790,8 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 	typ, _ := r.srv.reg.Lookup(m.Type) // checked by the connection
 	if !r.exists {
 		if err := r.create(typ); err != nil {
-			c.sendErr(protocol.CodeInternal, key, 0, "creating the key failed")
-			r.srv.log.Error("create key", "ns", r.id.ns, "key", key, "err", err)
+			r.srv.storageFailed("create key", r.id, err)
+			c.sendErr(protocol.CodeStorage, key, 0, "creating the key failed; resubscribe later")
 			c.unsubscribed(key)
 			return
 		}
@@ -758,7 +806,12 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 	// would tell it that these were processed before it heard of them.
 	rejs, err := r.srv.store.Rejections(ctx, r.id.ns, key, c.client, m.Acked)
 	if err != nil {
-		r.srv.log.Error("rejections", "ns", r.id.ns, "key", key, "err", err)
+		// Without them, synced.mid would tell the client to drop a
+		// refused mutation it never heard of: no subscription instead.
+		r.srv.storageFailed("read refusals", r.id, err)
+		c.sendErr(protocol.CodeStorage, key, 0, "reading stored refusals failed; resubscribe later")
+		c.unsubscribed(key)
+		return
 	}
 	var frames [][]byte
 	for _, rj := range rejs {
@@ -766,8 +819,8 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 	}
 	catchUp, err := r.catchUp(ctx, m)
 	if err != nil {
-		c.sendErr(protocol.CodeInternal, key, 0, "reading the log failed")
-		r.srv.log.Error("catch-up", "ns", r.id.ns, "key", key, "err", err)
+		r.srv.storageFailed("catch-up", r.id, err)
+		c.sendErr(protocol.CodeStorage, key, 0, "reading the log failed; resubscribe later")
 		c.unsubscribed(key)
 		return
 	}
@@ -780,7 +833,8 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 	}
 	mid, err := r.mid(c.client)
 	if err != nil {
-		c.sendErr(protocol.CodeInternal, key, 0, "reading the dedup cursor failed")
+		r.srv.storageFailed("read client mid", r.id, err)
+		c.sendErr(protocol.CodeStorage, key, 0, "reading the dedup cursor failed; resubscribe later")
 		c.unsubscribed(key)
 		return
 	}
@@ -804,11 +858,7 @@ func (r *room) catchUp(ctx context.Context, m *protocol.Msg) ([][]byte, error) {
 		return nil, nil
 	}
 	if snap {
-		b, err := r.typ.Encode(r.state)
-		if err != nil {
-			return nil, err
-		}
-		return [][]byte{protocol.Encode(&protocol.Msg{T: protocol.TSnap, Key: r.id.key, Seq: head, Epoch: r.epoch, State: b})}, nil
+		return [][]byte{protocol.Encode(&protocol.Msg{T: protocol.TSnap, Key: r.id.key, Seq: head, Epoch: r.epoch, State: r.enc})}, nil
 	}
 	frames := make([][]byte, 0, head-after)
 	if len(r.ring) > 0 && r.ring[0].seq <= after+1 {
@@ -838,9 +888,5 @@ func (r *room) read() readResult {
 	if !r.exists {
 		return readResult{err: errorf(404, protocol.CodeNotFound, "no state %q in namespace %q", r.id.key, r.id.ns)}
 	}
-	b, err := r.typ.Encode(r.state)
-	if err != nil {
-		return readResult{err: asAPIError(err)}
-	}
-	return readResult{meta: storage.StateMeta{Namespace: r.id.ns, Key: r.id.key, Type: r.typ.Name, Fingerprint: r.typ.Fingerprint, Epoch: r.epoch, Seq: r.seq}, state: b}
+	return readResult{meta: storage.StateMeta{Namespace: r.id.ns, Key: r.id.key, Type: r.typ.Name, Fingerprint: r.typ.Fingerprint, Epoch: r.epoch, Seq: r.seq}, state: r.enc}
 }

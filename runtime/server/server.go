@@ -145,14 +145,17 @@ type Server struct {
 	roomsWG sync.WaitGroup
 	syncMu  sync.Mutex // serializes rooms in Synchronous mode
 
-	connsMu sync.Mutex
-	conns   map[*conn]struct{}
-	nconns  atomic.Int64
-	connsWG sync.WaitGroup
+	connsMu  sync.Mutex
+	conns    map[*conn]struct{}
+	byClient map[clientID]*conn // the live connection of each client id
+	owners   owners
+	nconns   atomic.Int64
+	connsWG  sync.WaitGroup
 
 	janitorStop chan struct{}
 	janitorWG   sync.WaitGroup
 
+	fault     atomic.Pointer[storageFault]
 	closing   atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -186,7 +189,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, errors.New("server: Config.DBPath is required")
 		}
 		var err error
-		st, err = storage.OpenSQLite(cfg.DBPath, storage.SQLiteOptions{Sync: cfg.Sync, MaxBatch: cfg.MaxBatch})
+		st, err = storage.OpenSQLite(cfg.DBPath, storage.SQLiteOptions{Sync: cfg.Sync, MaxBatch: cfg.MaxBatch, Exclusive: true})
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
@@ -198,6 +201,8 @@ func New(cfg Config) (*Server, error) {
 		reg:   cfg.Registry,
 		rooms: map[roomID]*room{},
 		conns: map[*conn]struct{}{},
+
+		byClient: map[clientID]*conn{},
 	}
 	s.auth = newAuthenticator(st, cfg.DevKey)
 	if cfg.DevKey != "" {

@@ -47,7 +47,10 @@ func TestRetriedMidIsNotAppliedTwice(t *testing.T) {
 	m := protocol.Msg{T: protocol.TMut, Key: "k", Mid: 1, Name: "Add", Args: args(t, map[string]string{"title": "once"})}
 	a.send(m)
 	a.expect(protocol.TEv)
-	a.send(m) // same connection
+	a.send(m) // same connection: answered, not applied again
+	if e := a.expectErr(protocol.CodeDuplicate); e.Mid != 1 {
+		t.Fatalf("%+v", e)
+	}
 	a.quiet(200 * time.Millisecond)
 
 	// A reconnect resends it too: the catch-up says mid 1 was processed.
@@ -58,10 +61,11 @@ func TestRetriedMidIsNotAppliedTwice(t *testing.T) {
 		t.Fatalf("synced %+v", sy)
 	}
 	a2.send(m)
+	a2.expectErr(protocol.CodeDuplicate)
 	a2.quiet(200 * time.Millisecond)
 
 	// REST with the same (client, mid) is idempotent too.
-	body := `{"name":"Add","args":{"title":"rest"},"client":"job-1","mid":7}`
+	body := `{"name":"Add","args":{"title":"rest"},"client":"job-1","mid":1}`
 	for i := 0; i < 2; i++ {
 		code, out := rest(t, "POST", s.HTTPURL+"/v1/namespaces/default/states/k/mutations", s.Key, body)
 		if code != 200 || out["seq"].(float64) != 2 {

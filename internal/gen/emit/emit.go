@@ -166,8 +166,10 @@ func (e *emitter) state(s *model.State) {
 		jen.Id("Clone").Op(":").Func().Params(jen.Id("s").Any()).Any().Custom(oneLine,
 			jen.Return(jen.Id("Clone"+S).Call(jen.Id("s").Assert(jen.Op("*").Id(S))))),
 		jen.Id("Dispatch").Op(":").Id("dispatch"+S),
+		jen.Id("Args").Op(":").Id("args"+S),
 	)
 	e.dispatch(s)
+	e.argsFunc(s)
 	e.store(s)
 }
 
@@ -219,6 +221,24 @@ func (e *emitter) dispatch(s *model.State) {
 			})
 		}
 		g.Return(jen.Qual(RuntimePath, "UnknownAction").Call(jen.Lit(s.WireName), jen.Id("action")))
+	})
+}
+
+// argsFunc emits args<S>, which returns a new envelope of an action's
+// arguments: the server decodes args into it and logs its re-encoding.
+func (e *emitter) argsFunc(s *model.State) {
+	S := s.Name
+	e.declare("args" + S)
+	e.f.Commentf("args%s returns a new envelope of action's arguments, or nil for an unknown action.", S)
+	e.f.Func().Id("args" + S).Params(jen.Id("action").String()).Any().BlockFunc(func(g *jen.Group) {
+		if len(s.Actions) > 0 {
+			g.Switch(jen.Id("action")).BlockFunc(func(g *jen.Group) {
+				for _, a := range s.Actions {
+					g.Case(jen.Lit(a.Name)).Block(jen.Return(jen.New(jen.Id(argsName(s, a)))))
+				}
+			})
+		}
+		g.Return(jen.Nil())
 	})
 }
 

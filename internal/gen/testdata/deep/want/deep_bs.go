@@ -123,6 +123,7 @@ var BoardType = &runtime.Type{
 	New:         func() any { return new(Board) },
 	Clone:       func(s any) any { return CloneBoard(s.(*Board)) },
 	Dispatch:    dispatchBoard,
+	Args:        argsBoard,
 }
 
 // dispatchBoard decodes args into the envelope of action and calls it on state, a *Board.
@@ -167,6 +168,25 @@ func dispatchBoard(state any, ctx schema.Ctx, action string, args []byte) error 
 		return s.Tag(ctx, a.Tags...)
 	}
 	return runtime.UnknownAction("deep.Board", action)
+}
+
+// argsBoard returns a new envelope of action's arguments, or nil for an unknown action.
+func argsBoard(action string) any {
+	switch action {
+	case "AddPerson":
+		return new(BoardAddPersonArgs)
+	case "Count":
+		return new(BoardCountArgs)
+	case "Explode":
+		return new(BoardExplodeArgs)
+	case "Grow":
+		return new(BoardGrowArgs)
+	case "SetTitle":
+		return new(BoardSetTitleArgs)
+	case "Tag":
+		return new(BoardTagArgs)
+	}
+	return nil
 }
 
 // BoardStore is a typed store of one Board key.
@@ -244,11 +264,17 @@ var CounterType = &runtime.Type{
 	New:         func() any { return new(Counter) },
 	Clone:       func(s any) any { return CloneCounter(s.(*Counter)) },
 	Dispatch:    dispatchCounter,
+	Args:        argsCounter,
 }
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.
 func dispatchCounter(state any, ctx schema.Ctx, action string, args []byte) error {
 	return runtime.UnknownAction("tests.Counter", action)
+}
+
+// argsCounter returns a new envelope of action's arguments, or nil for an unknown action.
+func argsCounter(action string) any {
+	return nil
 }
 
 // CounterStore is a typed store of one Counter key.

@@ -37,6 +37,7 @@ var CounterType = &bsruntime.Type{
 	New:         func() any { return new(Counter) },
 	Clone:       func(s any) any { return CloneCounter(s.(*Counter)) },
 	Dispatch:    dispatchCounter,
+	Args:        argsCounter,
 }
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.
@@ -51,6 +52,15 @@ func dispatchCounter(state any, ctx schema.Ctx, action string, args []byte) erro
 		return s.Add(ctx, a.By)
 	}
 	return bsruntime.UnknownAction("counter.Counter", action)
+}
+
+// argsCounter returns a new envelope of action's arguments, or nil for an unknown action.
+func argsCounter(action string) any {
+	switch action {
+	case "Add":
+		return new(CounterAddArgs)
+	}
+	return nil
 }
 
 // CounterStore is a typed store of one Counter key.

@@ -1,0 +1,232 @@
+package runtime
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// What reaches the log must read the same in every language. encoding/json
+// is lax in ways that other decoders are not: it replaces invalid UTF-8 and
+// lone surrogates with U+FFFD, lets the last of two equal keys win, and
+// matches field names without regard to case. Args that lean on any of that
+// would be logged as sent and read differently by a JavaScript or Swift
+// client. CheckJSON refuses the first three; CanonicalArgs re-encodes what
+// is left from the action's envelope, so that the log holds one form only.
+
+// maxJSONDepth bounds the nesting of args and of a state's JSON.
+const maxJSONDepth = 128
+
+// CheckJSON reports whether data is one JSON value that every decoder reads
+// alike: valid syntax, valid UTF-8, no lone surrogate escapes, no object
+// with two equal keys, nesting at most 128 deep. Its error is a CodeBadArgs
+// *Error.
+func CheckJSON(data []byte) error {
+	if !json.Valid(data) {
+		return Errorf(CodeBadArgs, "args are not valid JSON")
+	}
+	if !utf8.Valid(data) {
+		return Errorf(CodeBadArgs, "args are not valid UTF-8")
+	}
+	v := strictScanner{data: data}
+	v.value(0)
+	return v.err
+}
+
+type strictScanner struct {
+	data []byte
+	i    int
+	err  error
+}
+
+func (v *strictScanner) fail(format string, args ...any) {
+	if v.err == nil {
+		v.err = Errorf(CodeBadArgs, format, args...)
+	}
+}
+
+func (v *strictScanner) space() {
+	for v.i < len(v.data) {
+		switch v.data[v.i] {
+		case ' ', '\t', '\n', '\r':
+			v.i++
+		default:
+			return
+		}
+	}
+}
+
+// value checks the value at v.i, which json.Valid has already checked for
+// syntax.
+func (v *strictScanner) value(depth int) {
+	if v.err != nil {
+		return
+	}
+	if depth > maxJSONDepth {
+		v.fail("args nest deeper than %d", maxJSONDepth)
+		return
+	}
+	v.space()
+	switch v.data[v.i] {
+	case '{':
+		v.i++
+		var keys []string
+		for {
+			v.space()
+			if v.data[v.i] == '}' {
+				v.i++
+				return
+			}
+			if v.data[v.i] == ',' {
+				v.i++
+				v.space()
+			}
+			k := v.str()
+			if v.err != nil {
+				return
+			}
+			for _, have := range keys {
+				if have == k {
+					v.fail("args have the key %q twice", k)
+					return
+				}
+			}
+			keys = append(keys, k)
+			v.space()
+			v.i++ // ':'
+			v.value(depth + 1)
+			if v.err != nil {
+				return
+			}
+		}
+	case '[':
+		v.i++
+		for {
+			v.space()
+			if v.data[v.i] == ']' {
+				v.i++
+				return
+			}
+			if v.data[v.i] == ',' {
+				v.i++
+			}
+			v.value(depth + 1)
+			if v.err != nil {
+				return
+			}
+		}
+	case '"':
+		v.str()
+	default:
+		for v.i < len(v.data) {
+			switch v.data[v.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return
+			}
+			v.i++
+		}
+	}
+}
+
+// str reads the string at v.i and returns its decoded value, refusing lone
+// surrogates. Objects with few keys are the rule, so keys are compared
+// decoded, one by one.
+func (v *strictScanner) str() string {
+	v.i++ // opening quote
+	start := v.i
+	plain := true
+	for v.data[v.i] != '"' {
+		if v.data[v.i] == '\\' {
+			plain = false
+			if v.data[v.i+1] == 'u' {
+				r := hex4(v.data[v.i+2 : v.i+6])
+				v.i += 6
+				if utf16.IsSurrogate(r) {
+					if r >= 0xDC00 || v.i+6 > len(v.data) || v.data[v.i] != '\\' || v.data[v.i+1] != 'u' {
+						v.fail("args hold a lone surrogate \\u%04x", r)
+						return ""
+					}
+					r2 := hex4(v.data[v.i+2 : v.i+6])
+					if r2 < 0xDC00 || r2 > 0xDFFF {
+						v.fail("args hold a lone surrogate \\u%04x", r)
+						return ""
+					}
+					v.i += 6
+				}
+				continue
+			}
+			v.i += 2
+			continue
+		}
+		v.i++
+	}
+	raw := v.data[start:v.i]
+	v.i++ // closing quote
+	if plain {
+		return string(raw)
+	}
+	var out string
+	if json.Unmarshal(v.data[start-1:v.i], &out) != nil {
+		v.fail("args hold an undecodable string")
+	}
+	return out
+}
+
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c-'a') + 10
+		case c >= 'A' && c <= 'F':
+			r |= rune(c-'A') + 10
+		}
+	}
+	return r
+}
+
+// CanonicalArgs checks an action's JSON arguments (CheckJSON), decodes them
+// strictly into the action's envelope and returns the envelope's encoding:
+// the one form the log keeps. Empty or null args are {}. Errors are
+// CodeUnknownAction or CodeBadArgs *Errors.
+func (t *Type) CanonicalArgs(action string, data []byte) ([]byte, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
+		data = []byte("{}")
+	}
+	if data[0] != '{' {
+		return nil, Errorf(CodeBadArgs, "%s: args must be a JSON object", action)
+	}
+	if err := CheckJSON(data); err != nil {
+		e := err.(*Error)
+		e.Message = action + ": " + e.Message
+		return nil, e
+	}
+	if t.Args == nil {
+		// Code generated before envelopes were exposed: checked, compacted.
+		if !t.HasAction(action) {
+			return nil, UnknownAction(t.Name, action)
+		}
+		var buf bytes.Buffer
+		json.Compact(&buf, data)
+		return buf.Bytes(), nil
+	}
+	env := t.Args(action)
+	if env == nil {
+		return nil, UnknownAction(t.Name, action)
+	}
+	if err := DecodeArgs(action, data, env); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(env); err != nil {
+		return nil, Errorf(CodeBadArgs, "%s: %v", action, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
