@@ -103,6 +103,9 @@ type Client struct {
 	// forgotten as soon as it is sent instead of when the server has
 	// processed it. Only the simulation's planted-bug test sets it.
 	bugClearOnSend bool
+	// onRenumber, if set, is told each renumbering of a queue (the
+	// simulation follows its mutations across it).
+	onRenumber func(key string, old, new []uint64)
 }
 
 // link is the connection the client speaks through: a WebSocket, or the

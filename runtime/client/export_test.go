@@ -35,6 +35,7 @@ type SimOptions struct {
 	Later          func(d time.Duration, f func())
 	BugClearOnSend bool
 	DiskSync       string
+	OnRenumber     func(key string, old, new []uint64)
 }
 
 // NewSimClient makes a client that never connects by itself.
@@ -44,7 +45,7 @@ func NewSimClient(opts Options, so SimOptions) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.now, c.later, c.bugClearOnSend = so.Now, so.Later, so.BugClearOnSend
+	c.now, c.later, c.bugClearOnSend, c.onRenumber = so.Now, so.Later, so.BugClearOnSend, so.OnRenumber
 	return c, nil
 }
 

@@ -98,12 +98,15 @@ type sim struct {
 	made     map[mutID]string // every mutation a client queued
 	rejected map[mutID]int    // refusals reported to the client
 	acked    map[mutID]uint64 // own events a client heard, by seq
+	erased   map[mutID]string // made before their key's log was deleted
+	broken   []error          // violations seen while running
 	counter  int
 	stats    simStats
 }
 
 type simStats struct {
 	steps, muts, drops, serverRestarts, clientRestarts, crashes, dups, frames int
+	twins, resets                                                           int
 }
 
 func (w *sim) logf(format string, args ...any) {
@@ -119,6 +122,7 @@ func newSim(seed uint64, dir string, bug bool) (*sim, error) {
 		made:     map[mutID]string{},
 		rejected: map[mutID]int{},
 		acked:    map[mutID]uint64{},
+		erased:   map[mutID]string{},
 	}
 	if err := w.startServer(); err != nil {
 		return nil, err
@@ -158,7 +162,14 @@ func (w *sim) openClient(sc *simClient) error {
 	c, err := client.NewSimClient(client.Options{
 		Dir: sc.dir, ClientID: sc.id, Logger: quiet,
 		OnReject: func(r client.Rejection) {
-			w.rejected[mutID{sc.id, r.Key, r.Mid}]++
+			id := mutID{sc.id, r.Key, r.Mid}
+			if _, ok := w.made[id]; !ok {
+				// A refusal from a log deleted since: its mutation is
+				// among the erased ones, and the mid may come again.
+				w.logf("  %s told: %s#%d refused (%s), in a deleted log", sc.id, r.Key, r.Mid, r.Code)
+				return
+			}
+			w.rejected[id]++
 			w.logf("  %s told: %s#%d refused (%s)", sc.id, r.Key, r.Mid, r.Code)
 		},
 	}, client.SimOptions{
@@ -168,6 +179,9 @@ func (w *sim) openClient(sc *simClient) error {
 		},
 		BugClearOnSend: w.bug,
 		DiskSync:       "OFF",
+		OnRenumber: func(key string, old, new []uint64) {
+			w.renumbered(sc.id, key, old, new)
+		},
 	})
 	if err != nil {
 		return err
@@ -364,15 +378,127 @@ func (w *sim) deliverDown(sc *simClient) error {
 	w.logf("server -> %s: %s", sc.id, describe(f))
 	if msgs, err := protocol.Decode(f); err == nil {
 		for _, m := range msgs {
-			if m.T == protocol.TEv && m.Client == sc.id {
-				w.acked[mutID{sc.id, m.Key, m.Mid}] = m.Seq
+			if id := (mutID{sc.id, m.Key, m.Mid}); m.T == protocol.TEv && m.Client == sc.id {
+				if _, ok := w.made[id]; ok { // not an ev of a deleted log
+					w.acked[id] = m.Seq
+				}
 			}
 		}
 	}
 	if err := sc.c.Deliver(cn.link, f); err != nil {
 		w.drop(sc, err.Error())
+		if se := (*client.ServerError)(nil); errors.As(err, &se) && se.Terminal() {
+			// The client stops; its user starts it again.
+			return w.restartClient(sc, false)
+		}
 	}
 	return nil
+}
+
+// twin opens a second connection with sc's client id (two processes
+// sharing an id, a stale tab): it takes over, and resends sc's last mut
+// frame, which may not have reached the server yet.
+func (w *sim) twin(sc *simClient) error {
+	local, err := w.srv.Local(context.Background(), simKey)
+	if err != nil {
+		return err
+	}
+	w.stats.twins++
+	local.Send(sc.c.Hello())
+	local.Receive()
+	w.logf("a twin of %s connects", sc.id)
+	if sc.last != nil {
+		if msgs, err := protocol.Decode(sc.last); err == nil && len(msgs) > 0 {
+			key := msgs[0].Key
+			local.Send(protocol.Encode(&protocol.Msg{T: protocol.TSub, Key: key, Type: todos.ListType.Name, FP: todos.ListType.Fingerprint}))
+			local.Send(sc.last)
+			f, _ := local.Receive()
+			w.logf("twin of %s resends %s; hears %s", sc.id, describe(sc.last), describe(f))
+			if f != nil {
+				w.noteAcks(sc.id, f)
+			}
+		}
+	}
+	local.Close()
+	w.pump()
+	return nil
+}
+
+// noteAcks records the own events of client in a frame it did not get
+// through its store (the twin's).
+func (w *sim) noteAcks(client string, f []byte) {
+	msgs, _ := protocol.Decode(f)
+	for _, m := range msgs {
+		if id := (mutID{client, m.Key, m.Mid}); m.T == protocol.TEv && m.Client == client {
+			if _, ok := w.made[id]; ok {
+				w.acked[id] = m.Seq
+			}
+		}
+	}
+}
+
+// resetKey deletes a key's log as an admin would, under whatever the
+// clients have queued: they must renumber and converge.
+func (w *sim) resetKey() error {
+	key := simKeys[w.rng.IntN(len(simKeys))]
+	// What the server had processed (applied or refused) goes with the
+	// log; what it had not stays valid under its mid.
+	cursors := map[string]uint64{}
+	for _, sc := range w.cls {
+		m, err := w.srv.Store().ClientMid(context.Background(), simNS, key, sc.id)
+		if err != nil {
+			return err
+		}
+		cursors[sc.id] = m
+	}
+	req := httptest.NewRequest("DELETE", "/v1/namespaces/"+simNS+"/states/"+key, nil)
+	req.Header.Set("Authorization", "Bearer "+simKey)
+	rec := httptest.NewRecorder()
+	w.srv.Handler().ServeHTTP(rec, req)
+	if rec.Code == http.StatusNotFound {
+		return nil
+	}
+	if rec.Code != 200 {
+		return fmt.Errorf("DELETE %s: %d %s", key, rec.Code, rec.Body)
+	}
+	w.stats.resets++
+	w.logf("the server's log of %s is deleted (cursors %v)", key, cursors)
+	for id, name := range w.made {
+		if id.key == key && id.mid <= cursors[id.client] {
+			w.erased[id] = name
+			delete(w.made, id)
+			delete(w.acked, id)
+			delete(w.rejected, id)
+		}
+	}
+	w.pump()
+	return nil
+}
+
+// renumbered follows client's queued mutations on key to their new mids.
+func (w *sim) renumbered(client, key string, old, new []uint64) {
+	w.logf("  %s renumbers its queue on %s: %v -> %v", client, key, old, new)
+	names := make([]string, len(old))
+	for i, m := range old {
+		id := mutID{client, key, m}
+		name, ok := w.made[id]
+		if !ok {
+			name, ok = w.erased[id]
+		}
+		if !ok {
+			w.broken = append(w.broken, fmt.Errorf("%s renumbered %s#%d, which it never made", client, key, m))
+		}
+		names[i] = name
+		delete(w.made, id)
+		delete(w.erased, id)
+	}
+	for i, m := range new {
+		id := mutID{client, key, m}
+		if prev, ok := w.made[id]; ok && w.rejected[id] == 0 {
+			w.broken = append(w.broken, fmt.Errorf("guarantee 3: %s#%d of %s (%s) was lost: a renumbering reused its mid", key, m, client, prev))
+		}
+		w.made[id] = names[i]
+	}
 }
 
 // tick advances the clock and fires the timers that are due, in order.
@@ -417,6 +543,7 @@ func (w *sim) step(faults bool) error {
 		add(2, func() error { return sc.c.Flush() })
 		if sc.conn != nil {
 			add(2, func() error { w.stats.drops++; w.drop(sc, "network"); return nil })
+			add(1, func() error { return w.twin(sc) })
 			if sc.last != nil {
 				add(1, func() error {
 					w.stats.dups++
@@ -431,6 +558,7 @@ func (w *sim) step(faults bool) error {
 	}
 	if faults {
 		add(1, w.restartServer)
+		add(1, w.resetKey)
 	}
 	if len(w.timers) > 0 {
 		add(2, func() error { w.tick(250 * time.Millisecond); return nil })
@@ -509,7 +637,12 @@ func (w *sim) check() error {
 			}
 			lastMid[e.Client] = e.Mid
 			if _, ok := w.made[id]; !ok {
-				fail("%s: seq %d is %s#%d, which no client made", key, e.Seq, e.Client, e.Mid)
+				// A mutation processed in a log deleted since may be sent
+				// again by a client that had not heard it (a crash lost
+				// the ack): the new log holds it once.
+				if _, ok := w.erased[id]; !ok {
+					fail("%s: seq %d is %s#%d, which no client made", key, e.Seq, e.Client, e.Mid)
+				}
 			}
 			ectx := simCtx(key, &e)
 			if err := todos.ListType.Apply(state, ectx, e.Name, e.Args); err != nil {
@@ -554,11 +687,11 @@ func (w *sim) check() error {
 			fail("guarantee 1: %s#%d of %s was acknowledged at seq %d, the log has it at %d", id.key, id.mid, id.client, seq, inLog[id])
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(w.broken, errs...)...)
 }
 
 func simCtx(key string, e *storage.Event) schema.Ctx {
-	return schema.NewContext(schema.Meta{Key: key, Client: e.Client, Mid: e.Mid, Actor: e.Actor, Time: time.UnixMilli(e.Time).UTC()})
+	return schema.NewContext(schema.Meta{Key: key, Client: e.Client, Mid: e.Mid, Actor: e.Actor, Time: time.UnixMilli(e.Time).UTC(), Seq: e.Seq})
 }
 
 // restState reads a key's state through the server's REST handler.
@@ -640,8 +773,8 @@ func TestSimulation(t *testing.T) {
 	if failed != nil {
 		t.Fatalf("seed %d failed (replay: go test ./runtime/client -run 'TestSimulation$' -sim.seed %d):\n%v\nlast steps:\n%s", failed.seed, failed.seed, failed.err, tail(failed.trace, 40))
 	}
-	t.Logf("%d seeds from %d: %d steps, %d mutations, %d frames, %d drops, %d duplicated resends, %d client restarts, %d client crashes, %d server restarts",
-		n, *simFirst, total.steps, total.muts, total.frames, total.drops, total.dups, total.clientRestarts, total.crashes, total.serverRestarts)
+	t.Logf("%d seeds from %d: %d steps, %d mutations, %d frames, %d drops, %d duplicated resends, %d client restarts, %d client crashes, %d server restarts, %d twin connections, %d key logs deleted",
+		n, *simFirst, total.steps, total.muts, total.frames, total.drops, total.dups, total.clientRestarts, total.crashes, total.serverRestarts, total.twins, total.resets)
 }
 
 type seedFailure struct {
@@ -697,6 +830,8 @@ func (s *simStats) add(o simStats) {
 	s.dups += o.dups
 	s.clientRestarts += o.clientRestarts
 	s.crashes += o.crashes
+	s.twins += o.twins
+	s.resets += o.resets
 	s.serverRestarts += o.serverRestarts
 }
 

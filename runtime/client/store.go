@@ -334,6 +334,13 @@ func (s *Store) renumber(base uint64) error {
 		}
 	}
 	s.c.log.Info("client: the server's log went back; queue renumbered", "key", s.key, "from", s.resolved()+1, "to", base+1, "pending", len(renum))
+	if f := s.c.onRenumber; f != nil {
+		old, now := make([]uint64, len(renum)), make([]uint64, len(renum))
+		for i := range renum {
+			old[i], now[i] = s.pending[i].Mid, renum[i].Mid
+		}
+		f(s.key, old, now)
+	}
 	s.pending = renum
 	s.nextMid = base + uint64(len(renum))
 	s.view = nil

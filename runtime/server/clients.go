@@ -65,3 +65,11 @@ func (s *Server) takeOver(c *conn) {
 		old.fail(errorf(http.StatusConflict, protocol.CodeReplaced, "another connection of client %q took over", id.client))
 	}
 }
+
+// forget drops c as its client id's connection, if it still is. connsMu is
+// held.
+func (s *Server) forget(c *conn) {
+	if id := (clientID{c.p.Namespace, c.client}); s.byClient[id] == c {
+		delete(s.byClient, id)
+	}
+}

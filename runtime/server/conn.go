@@ -123,9 +123,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.leaveRooms()
 	s.connsMu.Lock()
 	delete(s.conns, c)
-	if id := (clientID{c.p.Namespace, c.client}); s.byClient[id] == c {
-		delete(s.byClient, id)
-	}
+	s.forget(c)
 	s.connsMu.Unlock()
 }
 

@@ -99,4 +99,7 @@ func (l *Local) finish() {
 	if !l.c.srv.closing.Load() {
 		l.c.leaveRooms()
 	}
+	l.c.srv.connsMu.Lock()
+	l.c.srv.forget(l.c)
+	l.c.srv.connsMu.Unlock()
 }
