@@ -106,7 +106,7 @@ type sim struct {
 
 type simStats struct {
 	steps, muts, drops, serverRestarts, clientRestarts, crashes, dups, frames int
-	twins, resets                                                           int
+	twins, resets                                                             int
 }
 
 func (w *sim) logf(format string, args ...any) {
