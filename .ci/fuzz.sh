@@ -10,3 +10,4 @@ go test -run '^$' -fuzz '^FuzzDispatch$' -fuzztime "$t" ./examples/todos
 go test -run '^$' -fuzz '^FuzzDispatch$' -fuzztime "$t" ./examples/polls
 go test -run '^$' -fuzz '^FuzzDecodeArgsFastPath$' -fuzztime "$t" ./runtime
 go test -run '^$' -fuzz '^FuzzRESTMutation$' -fuzztime "$t" -parallel 1 ./runtime/server
+go test -run '^$' -fuzz '^FuzzServerFrames$' -fuzztime "$t" ./runtime/client

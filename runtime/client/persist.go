@@ -152,6 +152,12 @@ func (d *disk) save(k keyRow, resolved uint64) error {
 	return tx.Commit()
 }
 
+// forget deletes one pending mutation (a refused one).
+func (d *disk) forget(key string, mid uint64) error {
+	_, err := d.db.Exec(`DELETE FROM pending WHERE key = ? AND mid = ?`, key, mid)
+	return err
+}
+
 // renumber replaces the key's queue with pend (the same mutations under new
 // mids) and sets its mid counter to nextMid, which may be lower than before.
 func (d *disk) renumber(key, typ string, pend []pendingRow, nextMid uint64) error {

@@ -256,6 +256,14 @@ func (s *Store) handle(l link, m *protocol.Msg) {
 		}
 		if found {
 			s.view, s.dirty = nil, true
+			if s.c.disk != nil {
+				// Forget it on disk before telling the app: a crash
+				// after OnReject must not bring it back to be reported
+				// (and sent) again.
+				if err := s.c.disk.forget(s.key, m.Mid); err != nil {
+					s.c.log.Error("client: forgetting a refused mutation failed", "key", s.key, "mid", m.Mid, "err", err)
+				}
+			}
 			rej := Rejection{Key: s.key, Mid: m.Mid, Action: m.Name, Code: m.Code, Message: m.Message}
 			s.mu.Unlock()
 			s.c.log.Info("client: mutation refused", "key", s.key, "action", m.Name, "code", m.Code)
