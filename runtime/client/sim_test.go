@@ -838,7 +838,7 @@ func (s *simStats) add(o simStats) {
 // regressionSeeds found real bugs once; they always run.
 var regressionSeeds = map[uint64]string{
 	1181: "a refused mutation reported again after a crash: the client had not forgotten it on disk before OnReject",
-	724: "a stored rej sent after the catch-up: the client had dropped the mutation on a later own ev, and never reported the refusal",
+	724:  "a stored rej sent after the catch-up: the client had dropped the mutation on a later own ev, and never reported the refusal",
 }
 
 func TestSimulationRegressions(t *testing.T) {
