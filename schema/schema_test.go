@@ -55,7 +55,7 @@ func TestIdentityWithoutClientComesFromTheLog(t *testing.T) {
 	if id("e1", 1) == id("e1", 2) || id("e1", 1) == id("e2", 1) {
 		t.Fatal("writes without a client at different log positions got the same id")
 	}
-	if id("e1", 1) != id("e1", 1) {
+	if first, again := id("e1", 1), id("e1", 1); first != again {
 		t.Fatal("the same log position gave different ids")
 	}
 	withClient := schema.NewContext(schema.Meta{Key: "k", Client: "c", Mid: 1, Epoch: "e1", Seq: 1}).NewID()
