@@ -2,7 +2,13 @@ package server_test
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"testing"
+	"time"
+
+	"github.com/better-state/better-state/runtime/server"
+	"github.com/better-state/better-state/runtime/server/servertest"
 )
 
 // Reads of keys that do not exist start no room (issue 12, attack 2).
@@ -30,5 +36,41 @@ func TestReadsOfMissingKeysStartNoRoom(t *testing.T) {
 	}
 	if seq, _ := stateOf(t, s, "k"); seq != 1 {
 		t.Fatalf("seq %d", seq)
+	}
+}
+
+// A body sent one byte at a time is cut at the read timeout, and an idle
+// keep-alive connection is closed at the idle timeout (issue 12, attack 4).
+func TestSlowBodiesAndIdleConnectionsAreClosed(t *testing.T) {
+	s := startTodos(t, servertest.Config(func(c *server.Config) {
+		c.Limits.HTTPReadTimeout = 300 * time.Millisecond
+		c.Limits.HTTPIdleTimeout = 300 * time.Millisecond
+	}))
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	closedWithin := func(c net.Conn, d time.Duration) bool {
+		c.SetReadDeadline(time.Now().Add(d))
+		_, err := io.Copy(io.Discard, c)
+		return err == nil // EOF: the server closed it
+	}
+	slow := dial()
+	fmt.Fprintf(slow, "POST /v1/namespaces/default/states/k/mutations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", s.Key)
+	for range 3 {
+		time.Sleep(100 * time.Millisecond)
+		slow.Write([]byte(" "))
+	}
+	if !closedWithin(slow, 3*time.Second) {
+		t.Fatal("a slow body held its connection past the read timeout")
+	}
+	idle := dial()
+	fmt.Fprintf(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	if !closedWithin(idle, 3*time.Second) {
+		t.Fatal("an idle keep-alive connection was not closed")
 	}
 }
