@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -72,5 +73,40 @@ func TestSlowBodiesAndIdleConnectionsAreClosed(t *testing.T) {
 	fmt.Fprintf(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 	if !closedWithin(idle, 3*time.Second) {
 		t.Fatal("an idle keep-alive connection was not closed")
+	}
+}
+
+// A peer that claims a huge frame, sends a little of it and goes silent
+// cannot hold its connection, nor the server's shutdown: the fatal close is
+// bounded by a deadline on the socket.
+func TestSilentPeerInAHugeFrameDoesNotHoldShutdown(t *testing.T) {
+	s := startTodos(t)
+	c, err := net.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	// A masked text frame that claims 2^30 bytes; 5,000 of them follow.
+	hdr := []byte{0x81, 0xFF, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4}
+	c.Write(append(hdr, make([]byte, 5000)...))
+	go io.Copy(io.Discard, br) // read what the server says, send nothing more
+	time.Sleep(200 * time.Millisecond)
+	done := make(chan struct{})
+	go func() { s.Stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the server's shutdown is held by a silent peer")
 	}
 }

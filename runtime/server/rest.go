@@ -75,6 +75,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if _, err := s.store.Namespaces(ctx); err != nil {
 		s.storageFailed("health probe", roomID{}, err)
+	} else {
+		s.storageReadOK()
 	}
 	s.roomsMu.Lock()
 	rooms := len(s.rooms)
