@@ -72,6 +72,7 @@ func (v *strictScanner) value(depth int) {
 	case '{':
 		v.i++
 		var keys []string
+		var seen map[string]bool
 		for {
 			v.space()
 			if v.data[v.i] == '}' {
@@ -86,13 +87,29 @@ func (v *strictScanner) value(depth int) {
 			if v.err != nil {
 				return
 			}
-			for _, have := range keys {
-				if have == k {
+			if seen != nil {
+				if seen[k] {
 					v.fail("args have the key %q twice", k)
 					return
 				}
+				seen[k] = true
+			} else {
+				for _, have := range keys {
+					if have == k {
+						v.fail("args have the key %q twice", k)
+						return
+					}
+				}
+				keys = append(keys, k)
+				if len(keys) > 16 {
+					// Many keys: a set, or a 1 MiB object of short keys
+					// costs quadratic time on the room's goroutine.
+					seen = make(map[string]bool, 64)
+					for _, have := range keys {
+						seen[have] = true
+					}
+				}
 			}
-			keys = append(keys, k)
 			v.space()
 			v.i++ // ':'
 			v.value(depth + 1)

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -23,6 +25,7 @@ import (
 type conn struct {
 	srv    *Server
 	ws     *websocket.Conn
+	raw    net.Conn // under ws: its deadline bounds a fatal close
 	p      principal
 	client string
 	ctx    context.Context
@@ -67,7 +70,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.nconns.Add(-1)
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hj := &hijackRecorder{ResponseWriter: w}
+	ws, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
 		OriginPatterns:  s.cfg.OriginPatterns,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -81,6 +85,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c := &conn{
 		srv:      s,
 		ws:       ws,
+		raw:      hj.conn,
 		p:        p,
 		ctx:      ctx,
 		cancel:   cancel,
@@ -473,6 +478,12 @@ func (c *conn) write(frames [][]byte) error {
 // e's code. A peer that does not read gets neither: the write gives up
 // after fatalWriteTimeout, and the library bounds the close handshake.
 func (c *conn) closeWith(e *apiError) {
+	if c.raw != nil {
+		// The close handshake reads what the peer still sends, the rest
+		// of an oversized frame included: a deadline on the socket bounds
+		// it, whatever the peer does.
+		c.raw.SetDeadline(time.Now().Add(fatalWriteTimeout + closeTimeout))
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, fatalWriteTimeout)
 	err := c.ws.Write(ctx, websocket.MessageText, fatalFrame(e))
 	cancel()
@@ -483,7 +494,26 @@ func (c *conn) closeWith(e *apiError) {
 	c.cancel()
 }
 
-const fatalWriteTimeout = 2 * time.Second
+const (
+	fatalWriteTimeout = 2 * time.Second
+	closeTimeout      = time.Second
+)
+
+// hijackRecorder keeps the connection that websocket.Accept hijacks.
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("server: the response cannot be hijacked")
+	}
+	c, rw, err := hj.Hijack()
+	h.conn = c
+	return c, rw, err
+}
 
 // closeStatus is the WebSocket close status sent with a fatal err's code.
 func closeStatus(code string) websocket.StatusCode {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,6 +85,11 @@ type storageFault struct {
 // storageFailed logs a failed storage operation with its key, and marks the
 // server degraded (/healthz answers 503) until a write succeeds.
 func (s *Server) storageFailed(op string, id roomID, err error) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// The caller went away (a closed request): not the database's fault.
+		s.log.Debug("storage operation abandoned", "op", op, "ns", id.ns, "key", id.key, "err", err)
+		return
+	}
 	s.log.Error("storage failed", "op", op, "ns", id.ns, "key", id.key, "err", err)
 	f := &storageFault{Op: op, Key: id.key, Error: err.Error(), Since: time.Now().UTC()}
 	if old := s.fault.Load(); old != nil {
@@ -91,6 +97,17 @@ func (s *Server) storageFailed(op string, id roomID, err error) {
 	}
 	s.fault.Store(f)
 }
+
+// storageReadOK clears the degraded mark after a successful read probe,
+// unless the failure was a write's: only a write proves writes work again.
+func (s *Server) storageReadOK() {
+	if f := s.fault.Load(); f != nil && !writeOps[f.Op] {
+		s.fault.CompareAndSwap(f, nil)
+	}
+}
+
+// writeOps are the storage operations that write.
+var writeOps = map[string]bool{"append": true, "create key": true, "delete key": true, "claim client id": true}
 
 // storageOK clears the degraded mark after a successful write.
 func (s *Server) storageOK() {

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/better-state/better-state/runtime/protocol"
@@ -21,6 +23,7 @@ func (s *Server) janitor() {
 	defer t.Stop()
 	var conns []*conn
 	var nextKeyCheck time.Time
+	var rechecking atomic.Bool
 	for {
 		select {
 		case <-s.janitorStop:
@@ -35,9 +38,18 @@ func (s *Server) janitor() {
 			for _, c := range conns {
 				s.look(c, now)
 			}
-			if now.After(nextKeyCheck) {
+			if now.After(nextKeyCheck) && !rechecking.Load() {
+				// On its own goroutine: a slow database must not hold up
+				// pings and the hung-write watchdog.
 				nextKeyCheck = now.Add(cacheTTL)
-				s.recheckKeys(conns)
+				rechecking.Store(true)
+				list := slices.Clone(conns)
+				s.janitorWG.Add(1)
+				go func() {
+					defer s.janitorWG.Done()
+					defer rechecking.Store(false)
+					s.recheckKeys(list)
+				}()
 			}
 			clear(conns)
 		}

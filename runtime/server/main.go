@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -76,6 +75,8 @@ func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) in
 	maxConns := fs.Int("max-conns", d.MaxConns, "concurrent WebSocket connections")
 	sendQueue := fs.Int("send-queue", d.SendQueue, "messages waiting for one connection before it is dropped as too slow")
 	ping := fs.Duration("ping", d.PingInterval, "WebSocket ping interval; a peer silent for that long is dropped")
+	httpRead := fs.Duration("http-read-timeout", d.HTTPReadTimeout, "time to read one whole REST request, body included")
+	httpIdle := fs.Duration("http-idle-timeout", d.HTTPIdleTimeout, "idle keep-alive HTTP connections are closed after this")
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns) allowed to open WebSockets")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
@@ -123,6 +124,7 @@ func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) in
 			MaxFrameBytes: *maxFrame, MaxStateBytes: *maxState, MaxKeysPerConn: *maxKeys,
 			MutationsPerSecond: *rate, MutationBurst: *burst, KeyMutationsPerSec: *keyRate, MaxConns: *maxConns,
 			SendQueue: *sendQueue, PingInterval: *ping,
+			HTTPReadTimeout: *httpRead, HTTPIdleTimeout: *httpIdle,
 		},
 	})
 	if err != nil {
@@ -144,7 +146,7 @@ func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) in
 		srv.Close()
 		return 1
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := srv.HTTPServer()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)

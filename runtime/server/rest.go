@@ -75,6 +75,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if _, err := s.store.Namespaces(ctx); err != nil {
 		s.storageFailed("health probe", roomID{}, err)
+	} else {
+		s.storageReadOK()
 	}
 	s.roomsMu.Lock()
 	rooms := len(s.rooms)
@@ -151,8 +153,12 @@ func (s *Server) listStates(w http.ResponseWriter, r *http.Request, p principal)
 
 func (s *Server) getState(w http.ResponseWriter, r *http.Request, p principal) {
 	key := r.PathValue("key")
-	// Read through the room only when it is active: it may hold a batch
-	// that is being committed. Otherwise the log is the truth.
+	// A read of a key that does not exist is answered from storage: no
+	// room is started for it, so reads of made-up keys cost nothing.
+	if e := s.mustExist(r.Context(), p.Namespace, key); e != nil {
+		writeError(w, e)
+		return
+	}
 	ch := make(chan readResult, 1)
 	s.send(p.Namespace, key, roomMsg{kind: kindRead, read: ch})
 	res := <-ch
@@ -273,6 +279,13 @@ func (s *Server) postMutation(w http.ResponseWriter, r *http.Request, p principa
 		}
 	}
 	id := roomID{p.Namespace, key}
+	if m.Type == "" {
+		// Without a type it cannot create the key: no room for a miss.
+		if e := s.mustExist(r.Context(), p.Namespace, key); e != nil {
+			writeError(w, e)
+			return
+		}
+	}
 	if m.Client != "" {
 		if e := s.claimClient(r.Context(), p, m.Client); e != nil {
 			writeError(w, e)
@@ -309,6 +322,10 @@ func (s *Server) postMutation(w http.ResponseWriter, r *http.Request, p principa
 // reset err; a key they subscribe again starts over with a new epoch.
 func (s *Server) deleteState(w http.ResponseWriter, r *http.Request, p principal) {
 	key := r.PathValue("key")
+	if e := s.mustExist(r.Context(), p.Namespace, key); e != nil {
+		writeError(w, e)
+		return
+	}
 	ch := make(chan *apiError, 1)
 	s.send(p.Namespace, key, roomMsg{kind: kindDelete, deleted: ch})
 	if e := <-ch; e != nil {
@@ -347,6 +364,21 @@ func parseMutation(body []byte) (mutationBody, *apiError) {
 		return m, errorf(http.StatusUnprocessableEntity, protocol.CodeBadArgs, "\"args\" must be an object")
 	}
 	return m, nil
+}
+
+// mustExist answers 404 for a key that has no room and no row, without
+// starting a room.
+func (s *Server) mustExist(ctx context.Context, ns, key string) *apiError {
+	s.roomsMu.Lock()
+	_, active := s.rooms[roomID{ns, key}]
+	s.roomsMu.Unlock()
+	if active {
+		return nil
+	}
+	if _, err := s.store.State(ctx, ns, key); err != nil {
+		return s.notFoundState(err, roomID{ns, key})
+	}
+	return nil
 }
 
 func (s *Server) notFoundState(err error, id roomID) *apiError {

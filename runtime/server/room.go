@@ -744,10 +744,9 @@ func (r *room) flush() {
 // reset err and dropped: a client that subscribes again gets the key anew,
 // with a new epoch, and renumbers its queue after synced.mid.
 func (r *room) deleteKey() *apiError {
-	if r.loadErr != nil {
-		return asAPIError(r.loadErr)
-	}
-	if !r.exists {
+	// A key that does not load (a type no longer served, a state that no
+	// longer decodes) can be deleted too: it is what an admin needs most.
+	if !r.exists && r.loadErr == nil {
 		return errorf(http.StatusNotFound, protocol.CodeNotFound, "no state %q in namespace %q", r.id.key, r.id.ns)
 	}
 	if err := r.srv.store.Write(context.Background(), &storage.Write{Namespace: r.id.ns, Key: r.id.key, Delete: true}); err != nil {
@@ -757,12 +756,15 @@ func (r *room) deleteKey() *apiError {
 	r.srv.storageOK()
 	r.srv.log.Info("key deleted", "ns", r.id.ns, "key", r.id.key, "seq", r.seq, "epoch", r.epoch)
 	frame := protocol.Encode(&protocol.Msg{T: protocol.TErr, Key: r.id.key, Code: protocol.CodeReset, Message: "the key was deleted; subscribe again to start over"})
+	// The connections keep the key among theirs (a later unsub or their
+	// end reaches this room harmlessly); the room forgets them until they
+	// subscribe again.
 	for c := range r.subs {
 		c.enqueue(frame)
-		c.unsubscribed(r.id.key)
 	}
 	clear(r.subs)
 	clear(r.mids)
+	r.loadErr = nil
 	r.typ, r.exists, r.state, r.enc, r.seq, r.epoch, r.firstSeq, r.sinceSnap = nil, false, nil, nil, 0, "", 0, 0
 	r.ring = r.ring[:0]
 	return nil
@@ -781,10 +783,15 @@ func (r *room) remember(seq uint64, frame []byte) {
 // the committed state.
 func (r *room) sub(c *conn, m *protocol.Msg) {
 	key := r.id.key
+	if c.isClosed() {
+		// Replaced or failing: it must not subscribe, nor acknowledge
+		// refusals that its successor has not heard.
+		return
+	}
 	if r.loadErr != nil {
 		e := asAPIError(r.loadErr)
 		c.sendErr(e.Code, key, 0, "%s", e.Message)
-		c.unsubscribed(key)
+		r.refuseSub(c)
 		return
 	}
 	typ, _ := r.srv.reg.Lookup(m.Type) // checked by the connection
@@ -792,13 +799,13 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 		if err := r.create(typ); err != nil {
 			r.srv.storageFailed("create key", r.id, err)
 			c.sendErr(protocol.CodeStorage, key, 0, "creating the key failed; resubscribe later")
-			c.unsubscribed(key)
+			r.refuseSub(c)
 			return
 		}
 	}
 	if r.typ != typ {
 		c.sendErr(protocol.CodeTypeMismatch, key, 0, "%q holds a %s, not a %s", key, r.typ.Name, m.Type)
-		c.unsubscribed(key)
+		r.refuseSub(c)
 		return
 	}
 	ctx := context.Background()
@@ -810,7 +817,7 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 		// refused mutation it never heard of: no subscription instead.
 		r.srv.storageFailed("read refusals", r.id, err)
 		c.sendErr(protocol.CodeStorage, key, 0, "reading stored refusals failed; resubscribe later")
-		c.unsubscribed(key)
+		r.refuseSub(c)
 		return
 	}
 	var frames [][]byte
@@ -821,7 +828,7 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 	if err != nil {
 		r.srv.storageFailed("catch-up", r.id, err)
 		c.sendErr(protocol.CodeStorage, key, 0, "reading the log failed; resubscribe later")
-		c.unsubscribed(key)
+		r.refuseSub(c)
 		return
 	}
 	frames = append(frames, catchUp...)
@@ -835,12 +842,20 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 	if err != nil {
 		r.srv.storageFailed("read client mid", r.id, err)
 		c.sendErr(protocol.CodeStorage, key, 0, "reading the dedup cursor failed; resubscribe later")
-		c.unsubscribed(key)
+		r.refuseSub(c)
 		return
 	}
 	frames = append(frames, protocol.Encode(&protocol.Msg{T: protocol.TSynced, Key: key, Seq: r.seq, Epoch: r.epoch, Mid: mid}))
 	c.enqueue(frames...)
 	r.subs[c] = struct{}{}
+}
+
+// refuseSub ends c's subscription of the key on both sides: the room's
+// subscribers and the connection's keys must agree, or a connection that
+// goes away would be left among the subscribers.
+func (r *room) refuseSub(c *conn) {
+	delete(r.subs, c)
+	c.unsubscribed(r.id.key)
 }
 
 // catchUp returns the frames that bring a client at (m.After, m.Epoch) to

@@ -35,6 +35,8 @@ type Limits struct {
 	PingInterval       time.Duration // WebSocket ping period; a peer that does not answer within it is dropped (20s)
 	WriteTimeout       time.Duration // one write to a peer (10s)
 	HelloTimeout       time.Duration // time to send hello after connecting (10s)
+	HTTPReadTimeout    time.Duration // to read one whole REST request, body included (30s)
+	HTTPIdleTimeout    time.Duration // a keep-alive HTTP connection with no request is closed (60s)
 }
 
 // DefaultLimits returns the default limits.
@@ -51,6 +53,8 @@ func DefaultLimits() Limits {
 		PingInterval:       20 * time.Second,
 		WriteTimeout:       10 * time.Second,
 		HelloTimeout:       10 * time.Second,
+		HTTPReadTimeout:    30 * time.Second,
+		HTTPIdleTimeout:    60 * time.Second,
 	}
 }
 
@@ -88,6 +92,12 @@ func (l *Limits) fill() {
 	}
 	if l.HelloTimeout <= 0 {
 		l.HelloTimeout = d.HelloTimeout
+	}
+	if l.HTTPReadTimeout <= 0 {
+		l.HTTPReadTimeout = d.HTTPReadTimeout
+	}
+	if l.HTTPIdleTimeout <= 0 {
+		l.HTTPIdleTimeout = d.HTTPIdleTimeout
 	}
 }
 
@@ -220,6 +230,25 @@ func New(cfg Config) (*Server, error) {
 
 // Store returns the server's event log.
 func (s *Server) Store() storage.Store { return s.store }
+
+// HTTPServer returns an http.Server for Handler with the timeouts that
+// keep slow or idle peers from holding connections: headers within 10 s,
+// a whole request (body included) within Limits.HTTPReadTimeout, an answer
+// written within twice that, idle keep-alive connections closed after
+// Limits.HTTPIdleTimeout, headers of at most 64 KiB. WebSockets are not
+// bound by them: upgrading clears the connection's deadlines.
+func (s *Server) HTTPServer() *http.Server {
+	l := s.cfg.Limits
+	return &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: min(10*time.Second, l.HTTPReadTimeout),
+		ReadTimeout:       l.HTTPReadTimeout,
+		WriteTimeout:      2 * l.HTTPReadTimeout,
+		IdleTimeout:       l.HTTPIdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}
 
 // Handler returns the server's HTTP handler: /healthz, /v1/ws and the REST API.
 func (s *Server) Handler() http.Handler { return s.mux }

@@ -8,3 +8,7 @@ CREATE TABLE clients (
 	created_at INTEGER NOT NULL,
 	PRIMARY KEY (namespace, client)
 ) WITHOUT ROWID;
+
+-- Client ids already in the log belong to the actor of their first event.
+INSERT OR IGNORE INTO clients (namespace, client, actor, created_at)
+	SELECT namespace, client, actor, MIN(time) FROM events WHERE client <> '' GROUP BY namespace, client;

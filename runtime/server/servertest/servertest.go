@@ -111,7 +111,7 @@ func (s *Server) serve(ln net.Listener) {
 		ln.Close()
 		s.t.Fatalf("servertest: %v", err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	hs := srv.HTTPServer()
 	s.mu.Lock()
 	s.srv, s.hs, s.ln = srv, hs, ln
 	s.mu.Unlock()
