@@ -209,6 +209,11 @@ func TestTerminalRefusalsReachTheApp(t *testing.T) {
 	if err := b.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// a hears it when its connection is taken over; until then it is
+	// synced, so its terminal error is awaited, not WaitSynced.
+	for a.Err() == nil && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
 	var se *client.ServerError
 	if err := a.WaitSynced(ctx); !errors.As(err, &se) || se.Code != protocol.CodeReplaced {
 		t.Fatalf("the replaced client: %v", err)
