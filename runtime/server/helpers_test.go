@@ -55,7 +55,13 @@ func dialWS(t *testing.T, url, key string) (*wsc, *http.Response, error) {
 // connect dials, says hello as client and waits for welcome.
 func connect(t *testing.T, s *servertest.Server, client string) *wsc {
 	t.Helper()
-	c, _, err := dialWS(t, s.URL, s.Key)
+	return connectAs(t, s, s.Key, client)
+}
+
+// connectAs is connect with another API key.
+func connectAs(t *testing.T, s *servertest.Server, apiKey, client string) *wsc {
+	t.Helper()
+	c, _, err := dialWS(t, s.URL, apiKey)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

@@ -69,12 +69,7 @@ func TestClientIDsCannotBeUsedAcrossActors(t *testing.T) {
 	victimKey := createKey(t, s, "default", server.RoleClient)
 	attackerKey := createKey(t, s, "default", server.RoleClient)
 
-	v, _, err := dialWS(t, s.URL, victimKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.send(protocol.Msg{T: protocol.THello, V: protocol.Version, Client: "victim"})
-	v.expect(protocol.TWelcome)
+	v := connectAs(t, s, victimKey, "victim")
 	v.subTodos("k", 0, "")
 	v.expect(protocol.TSynced)
 	v.send(addMsg(1, "mine"))
@@ -134,12 +129,9 @@ func TestSecondConnectionOfAClientIDTakesOver(t *testing.T) {
 func expectClose(t *testing.T, c *wsc, code string) {
 	t.Helper()
 	for {
-		m, err := c.next(10 * time.Second)
+		_, err := c.next(10 * time.Second)
 		if err == nil {
-			if m.T == protocol.TErr && m.Fatal && m.Code == code {
-				continue
-			}
-			continue // frames queued before the end
+			continue // frames queued before the end, the fatal err among them
 		}
 		var ce websocket.CloseError
 		if !errors.As(err, &ce) {
@@ -413,12 +405,7 @@ func TestSecondServerOnOneFileIsRefused(t *testing.T) {
 func TestRevokedKeyClosesItsConnections(t *testing.T) {
 	s := startTodos(t)
 	key := createKey(t, s, "default", server.RoleClient)
-	c, _, err := dialWS(t, s.URL, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.send(protocol.Msg{T: protocol.THello, V: protocol.Version, Client: "c"})
-	c.expect(protocol.TWelcome)
+	c := connectAs(t, s, key, "c")
 	id := strings.Split(key, "_")[1]
 	if err := s.Server().Store().RevokeKey(context.Background(), id); err != nil {
 		t.Fatal(err)
