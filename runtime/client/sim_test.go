@@ -146,7 +146,7 @@ func (w *sim) startServer() error {
 		Synchronous: true, Clock: w.now,
 		// Small enough that catch-ups cross snapshots and hashes.
 		SnapshotEvery: 7, HashEvery: 3,
-		Limits: server.Limits{MutationsPerSecond: 1e9, MutationBurst: 1e9, KeyMutationsPerSec: 1e9, SendQueue: 1 << 20},
+		Limits: server.Limits{MutationsPerSecond: 1e9, MutationBurst: 1e9, KeyMutationsPerSec: 1e9, SendQueue: 1 << 20, SubsPerSecond: 1e9},
 	})
 	w.srv = srv
 	return err

@@ -313,8 +313,10 @@ func (s *Store) handle(l link, m *protocol.Msg) {
 			s.mu.Unlock()
 			s.resync(l, false)
 			return
-		case protocol.CodeMidGap, protocol.CodeRateLimited, protocol.CodeInternal, protocol.CodeStorage, protocol.CodeNotSubscribed:
-			if s.resyncing {
+		case protocol.CodeMidGap, protocol.CodeRateLimited, protocol.CodeInternal, protocol.CodeStorage, protocol.CodeNotSubscribed, protocol.CodeBusy, protocol.CodeQuota:
+			// A refused mut (mid > 0) during a resync is answered by
+			// the resync itself; a refused sub (mid 0) needs another.
+			if s.resyncing && m.Mid > 0 {
 				break
 			}
 			s.mu.Unlock()

@@ -109,6 +109,8 @@ const (
 	CodeArgsDiffer       = "args_differ"    // REST: a retry of (client, mid) with other args
 	CodeReset            = "reset"          // the key's log was deleted; resubscribe
 	CodeStorage          = "storage_failed" // the database failed; retry later
+	CodeBusy             = "busy"           // every room is in use; retry later
+	CodeQuota            = "quota_exceeded" // a namespace quota (bytes, keys, events/s)
 	CodeUnsupportedMedia = "unsupported_media_type"
 )
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/better-state/better-state/runtime/protocol"
 )
@@ -34,6 +35,8 @@ type conn struct {
 	mu      sync.Mutex
 	queue   [][]byte
 	spare   [][]byte
+	queued  int64 // bytes in queue
+	own     int64 // of them, bytes of frames made for this connection alone
 	keys    map[string]bool
 	closed  bool
 	failure *apiError
@@ -41,6 +44,7 @@ type conn struct {
 
 	tokens   float64
 	lastFill time.Time
+	subs     *rate.Limiter // paces subscriptions, resubscriptions included
 
 	// Kept by the janitor (janitor.go): when the write in progress
 	// started (unix ns, 0: none), when to ping next, whether a ping is out.
@@ -93,6 +97,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		signal:   make(chan struct{}, 1),
 		tokens:   float64(s.cfg.Limits.MutationBurst),
 		lastFill: time.Now(),
+		subs:     s.subLimiter(),
 	}
 	s.connsMu.Lock()
 	if s.closing.Load() {
@@ -125,6 +130,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.cancel()
 	c.ws.CloseNow() // a write to a broken peer ends now, not at the watchdog
 	<-writerDone
+	c.mu.Lock()
+	c.closed = true
+	c.dropQueue()
+	c.mu.Unlock()
 	c.leaveRooms()
 	s.connsMu.Lock()
 	delete(s.conns, c)
@@ -220,7 +229,7 @@ func (c *conn) handle(m *protocol.Msg) bool {
 		delete(c.keys, m.Key)
 		c.mu.Unlock()
 		if had {
-			c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindUnsub, conn: c})
+			c.srv.sendIfActive(c.p.Namespace, m.Key, roomMsg{kind: kindUnsub, conn: c})
 		}
 	case protocol.TMut:
 		c.mu.Lock()
@@ -238,7 +247,9 @@ func (c *conn) handle(m *protocol.Msg) bool {
 			c.sendErr(protocol.CodeRateLimited, m.Key, m.Mid, "over %g mutations/s on this connection (--rate); resubscribe and resend later", c.srv.cfg.Limits.MutationsPerSecond)
 			return true
 		}
-		c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindMut, conn: c, msg: m})
+		if e := c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindMut, conn: c, msg: m}); e != nil {
+			c.sendErr(e.Code, m.Key, m.Mid, "%s", e.Message)
+		}
 	case protocol.TPing:
 		c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TPong}))
 	case protocol.THello:
@@ -310,6 +321,12 @@ func (c *conn) sub(m *protocol.Msg) {
 		c.sendErr(protocol.CodeFingerprint, m.Key, 0, "type %s has fingerprint %s on the server, %q on the client: regenerate the client with bsgen from the same schema", typ.Name, typ.Fingerprint, m.FP)
 		return
 	}
+	if !c.subs.Allow() {
+		// Each sub costs a catch-up: a connection that sends them over
+		// and over is paced, whatever keys it names.
+		c.sendErr(protocol.CodeRateLimited, m.Key, 0, "over %g subscriptions/s on this connection; subscribe again later", c.srv.cfg.Limits.SubsPerSecond)
+		return
+	}
 	c.mu.Lock()
 	if !c.keys[m.Key] && len(c.keys) >= c.srv.cfg.Limits.MaxKeysPerConn {
 		c.mu.Unlock()
@@ -318,7 +335,17 @@ func (c *conn) sub(m *protocol.Msg) {
 	}
 	c.keys[m.Key] = true
 	c.mu.Unlock()
-	c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindSub, conn: c, msg: m})
+	if e := c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindSub, conn: c, msg: m}); e != nil {
+		c.unsubscribed(m.Key)
+		c.sendErr(e.Code, m.Key, 0, "%s", e.Message)
+	}
+}
+
+// subLimiter paces one connection's subscriptions: SubsPerSecond, with a
+// burst that lets a client resubscribe all the keys it may hold at once.
+func (s *Server) subLimiter() *rate.Limiter {
+	l := s.cfg.Limits
+	return rate.NewLimiter(rate.Limit(l.SubsPerSecond), l.MaxKeysPerConn+16)
 }
 
 // isClosed reports whether the connection is ending (a fatal error, a
@@ -346,8 +373,9 @@ func (c *conn) leaveRooms() {
 	c.mu.Unlock()
 	for _, k := range keys {
 		done := make(chan struct{})
-		c.srv.send(c.p.Namespace, k, roomMsg{kind: kindUnsub, conn: c, done: done})
-		<-done
+		if c.srv.sendIfActive(c.p.Namespace, k, roomMsg{kind: kindUnsub, conn: c, done: done}) {
+			<-done
+		}
 	}
 }
 
@@ -368,28 +396,6 @@ func (c *conn) sendErr(code, key string, mid uint64, format string, args ...any)
 	c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TErr, Key: key, Mid: mid, Code: code, Message: fmt.Sprintf(format, args...)}))
 }
 
-// enqueue queues frames for the connection. A connection whose queue is
-// full is closed with slow_consumer: it resyncs when it comes back, and it
-// never slows the others.
-func (c *conn) enqueue(frames ...[]byte) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	if len(c.queue)+len(frames) > c.srv.cfg.Limits.SendQueue {
-		c.mu.Unlock()
-		c.fail(errorf(0, protocol.CodeSlowConsumer, "the connection fell %d messages behind (--send-queue)", c.srv.cfg.Limits.SendQueue))
-		return
-	}
-	c.queue = append(c.queue, frames...)
-	c.mu.Unlock()
-	select {
-	case c.signal <- struct{}{}:
-	default:
-	}
-}
-
 // fail closes the connection after sending e as a fatal err.
 func (c *conn) fail(e *apiError) {
 	c.mu.Lock()
@@ -402,8 +408,7 @@ func (c *conn) fail(e *apiError) {
 	if e.Code == protocol.CodeSlowConsumer {
 		// What it did not read is dropped now, not held until the
 		// write times out: it resyncs when it comes back.
-		clear(c.queue)
-		c.queue = nil
+		c.dropQueue()
 	}
 	c.mu.Unlock()
 	select {
@@ -422,8 +427,7 @@ func (c *conn) writeLoop() {
 			return
 		case <-c.signal:
 			c.mu.Lock()
-			frames := c.queue
-			c.queue = c.spare[:0]
+			frames := c.take()
 			failure := c.failure
 			c.mu.Unlock()
 			if len(frames) > 0 {

@@ -43,6 +43,7 @@ func (s *Server) Local(ctx context.Context, apiKey string) (*Local, error) {
 		signal:   make(chan struct{}, 1),
 		tokens:   float64(s.cfg.Limits.MutationBurst),
 		lastFill: time.Now(),
+		subs:     s.subLimiter(),
 	}
 	return &Local{c: c}, nil
 }
@@ -67,8 +68,8 @@ func (l *Local) Send(frame []byte) bool {
 func (l *Local) Receive() (frame []byte, open bool) {
 	c := l.c
 	c.mu.Lock()
-	frames := c.queue
-	c.queue = nil
+	frames := c.take()
+	c.spare = nil
 	failure := c.failure
 	c.mu.Unlock()
 	if failure != nil && !l.done {

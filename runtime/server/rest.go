@@ -160,7 +160,10 @@ func (s *Server) getState(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	ch := make(chan readResult, 1)
-	s.send(p.Namespace, key, roomMsg{kind: kindRead, read: ch})
+	if e := s.send(p.Namespace, key, roomMsg{kind: kindRead, read: ch}); e != nil {
+		writeError(w, e)
+		return
+	}
 	res := <-ch
 	if res.err != nil {
 		writeError(w, res.err)
@@ -293,7 +296,10 @@ func (s *Server) postMutation(w http.ResponseWriter, r *http.Request, p principa
 		}
 	}
 	req := &restMut{typ: m.Type, name: m.Name, args: m.Args, client: m.Client, mid: m.Mid, actor: p.Actor, reply: make(chan restResult, 1)}
-	s.send(p.Namespace, key, roomMsg{kind: kindRest, rest: req})
+	if e := s.send(p.Namespace, key, roomMsg{kind: kindRest, rest: req}); e != nil {
+		writeError(w, e)
+		return
+	}
 	res := <-req.reply
 	switch {
 	case res.err != nil:
@@ -327,7 +333,10 @@ func (s *Server) deleteState(w http.ResponseWriter, r *http.Request, p principal
 		return
 	}
 	ch := make(chan *apiError, 1)
-	s.send(p.Namespace, key, roomMsg{kind: kindDelete, deleted: ch})
+	if e := s.send(p.Namespace, key, roomMsg{kind: kindDelete, deleted: ch}); e != nil {
+		writeError(w, e)
+		return
+	}
 	if e := <-ch; e != nil {
 		writeError(w, e)
 		return

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/better-state/better-state/internal/storage"
@@ -37,6 +38,12 @@ type room struct {
 	mu     sync.RWMutex // guards closed, for senders
 	closed bool
 
+	// Kept by the loop for the room cap (rooms.go): subscribers, when
+	// the room last handled a message, the bytes of its state.
+	nsubs atomic.Int32
+	used  atomic.Int64
+	bytes int64
+
 	// Owned by the loop.
 	typ       *runtime.Type
 	exists    bool
@@ -48,6 +55,9 @@ type room struct {
 	mids      map[string]uint64
 	subs      map[*conn]struct{}
 	ring      []ringEvent
+	ringBytes int
+	snapFrame []byte // the snap frame of state at snapSeq, shared by subscribers
+	snapSeq   uint64
 	sinceSnap int
 	enc       []byte // the encoding of state: snapshots, hashes and sizes come from it
 
@@ -57,13 +67,6 @@ type room struct {
 	tokens   float64 // per-key mutation budget
 	lastFill time.Time
 }
-
-type ringEvent struct {
-	seq   uint64
-	frame []byte
-}
-
-const ringSize = 256
 
 type msgKind int
 
@@ -121,39 +124,9 @@ func newRoom(s *Server, id roomID) *room {
 	return &room{
 		srv:   s,
 		id:    id,
-		inbox: make(chan roomMsg, 1024),
+		inbox: make(chan roomMsg, roomInbox),
 		mids:  map[string]uint64{},
 		subs:  map[*conn]struct{}{},
-	}
-}
-
-// getRoom returns the active room of (ns, key), starting it if needed.
-func (s *Server) getRoom(ns, key string) *room {
-	id := roomID{ns, key}
-	s.roomsMu.Lock()
-	defer s.roomsMu.Unlock()
-	r, ok := s.rooms[id]
-	if !ok {
-		r = newRoom(s, id)
-		s.rooms[id] = r
-		if s.cfg.Synchronous {
-			r.load()
-		} else {
-			s.roomsWG.Add(1)
-			go r.run()
-		}
-	}
-	return r
-}
-
-// send delivers m to the room of (ns, key), restarting the room if it was
-// evicted in between.
-func (s *Server) send(ns, key string, m roomMsg) {
-	for {
-		r := s.getRoom(ns, key)
-		if r.post(m) {
-			return
-		}
 	}
 }
 
@@ -196,7 +169,9 @@ func (r *room) stop() {
 
 func (r *room) run() {
 	defer r.srv.roomsWG.Done()
+	defer r.release()
 	r.load()
+	r.account()
 	idle := time.NewTimer(r.srv.cfg.RoomIdle)
 	defer idle.Stop()
 	for {
@@ -218,6 +193,7 @@ func (r *room) run() {
 				}
 			}
 			r.flush()
+			r.account()
 			if !idle.Stop() {
 				select {
 				case <-idle.C:
@@ -320,7 +296,7 @@ func (r *room) load() {
 	ctx := context.Background()
 	st := r.srv.store
 	r.exists, r.loadErr, r.state, r.seq, r.epoch = false, nil, nil, 0, ""
-	r.ring = r.ring[:0]
+	r.forgetRing()
 	clear(r.mids)
 	meta, err := st.State(ctx, r.id.ns, r.id.key)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -722,7 +698,7 @@ func (r *room) flush() {
 		switch {
 		case o.seq > 0:
 			for c := range r.subs {
-				c.enqueue(o.frame)
+				c.enqueueShared(o.frame)
 			}
 			r.remember(o.seq, o.frame)
 			if o.rest != nil {
@@ -760,141 +736,15 @@ func (r *room) deleteKey() *apiError {
 	// end reaches this room harmlessly); the room forgets them until they
 	// subscribe again.
 	for c := range r.subs {
-		c.enqueue(frame)
+		c.enqueueShared(frame)
 	}
 	clear(r.subs)
 	clear(r.mids)
 	r.loadErr = nil
 	r.typ, r.exists, r.state, r.enc, r.seq, r.epoch, r.firstSeq, r.sinceSnap = nil, false, nil, nil, 0, "", 0, 0
-	r.ring = r.ring[:0]
+	r.forgetRing()
 	return nil
 }
-
-func (r *room) remember(seq uint64, frame []byte) {
-	if len(r.ring) == ringSize {
-		copy(r.ring, r.ring[1:])
-		r.ring = r.ring[:ringSize-1]
-	}
-	r.ring = append(r.ring, ringEvent{seq, frame})
-}
-
-// sub answers a subscription: catch-up, stored refusals, synced; then the
-// connection is a subscriber. The batch was flushed before, so the state is
-// the committed state.
-func (r *room) sub(c *conn, m *protocol.Msg) {
-	key := r.id.key
-	if c.isClosed() {
-		// Replaced or failing: it must not subscribe, nor acknowledge
-		// refusals that its successor has not heard.
-		return
-	}
-	if r.loadErr != nil {
-		e := asAPIError(r.loadErr)
-		c.sendErr(e.Code, key, 0, "%s", e.Message)
-		r.refuseSub(c)
-		return
-	}
-	typ, _ := r.srv.reg.Lookup(m.Type) // checked by the connection
-	if !r.exists {
-		if err := r.create(typ); err != nil {
-			r.srv.storageFailed("create key", r.id, err)
-			c.sendErr(protocol.CodeStorage, key, 0, "creating the key failed; resubscribe later")
-			r.refuseSub(c)
-			return
-		}
-	}
-	if r.typ != typ {
-		c.sendErr(protocol.CodeTypeMismatch, key, 0, "%q holds a %s, not a %s", key, r.typ.Name, m.Type)
-		r.refuseSub(c)
-		return
-	}
-	ctx := context.Background()
-	// Stored refusals first: an ev of a later mutation of this client
-	// would tell it that these were processed before it heard of them.
-	rejs, err := r.srv.store.Rejections(ctx, r.id.ns, key, c.client, m.Acked)
-	if err != nil {
-		// Without them, synced.mid would tell the client to drop a
-		// refused mutation it never heard of: no subscription instead.
-		r.srv.storageFailed("read refusals", r.id, err)
-		c.sendErr(protocol.CodeStorage, key, 0, "reading stored refusals failed; resubscribe later")
-		r.refuseSub(c)
-		return
-	}
-	var frames [][]byte
-	for _, rj := range rejs {
-		frames = append(frames, protocol.Encode(&protocol.Msg{T: protocol.TRej, Key: key, Mid: rj.Mid, Name: rj.Name, Code: rj.Code, Message: rj.Message}))
-	}
-	catchUp, err := r.catchUp(ctx, m)
-	if err != nil {
-		r.srv.storageFailed("catch-up", r.id, err)
-		c.sendErr(protocol.CodeStorage, key, 0, "reading the log failed; resubscribe later")
-		r.refuseSub(c)
-		return
-	}
-	frames = append(frames, catchUp...)
-	if m.Acked > 0 {
-		if r.w.AckRejections == nil {
-			r.w.AckRejections = map[string]uint64{}
-		}
-		r.w.AckRejections[c.client] = m.Acked
-	}
-	mid, err := r.mid(c.client)
-	if err != nil {
-		r.srv.storageFailed("read client mid", r.id, err)
-		c.sendErr(protocol.CodeStorage, key, 0, "reading the dedup cursor failed; resubscribe later")
-		r.refuseSub(c)
-		return
-	}
-	frames = append(frames, protocol.Encode(&protocol.Msg{T: protocol.TSynced, Key: key, Seq: r.seq, Epoch: r.epoch, Mid: mid}))
-	c.enqueue(frames...)
-	r.subs[c] = struct{}{}
-}
-
-// refuseSub ends c's subscription of the key on both sides: the room's
-// subscribers and the connection's keys must agree, or a connection that
-// goes away would be left among the subscribers.
-func (r *room) refuseSub(c *conn) {
-	delete(r.subs, c)
-	c.unsubscribed(r.id.key)
-}
-
-// catchUp returns the frames that bring a client at (m.After, m.Epoch) to
-// the head: events, or a snapshot.
-func (r *room) catchUp(ctx context.Context, m *protocol.Msg) ([][]byte, error) {
-	head := r.seq
-	after := m.After
-	fresh := after == 0 && m.Epoch == ""
-	snap := m.Snap ||
-		(!fresh && m.Epoch != r.epoch) ||
-		after > head ||
-		head-after > catchUpMax ||
-		(r.firstSeq > 0 && after+1 < r.firstSeq)
-	if !snap && after == head {
-		return nil, nil
-	}
-	if snap {
-		return [][]byte{protocol.Encode(&protocol.Msg{T: protocol.TSnap, Key: r.id.key, Seq: head, Epoch: r.epoch, State: r.enc})}, nil
-	}
-	frames := make([][]byte, 0, head-after)
-	if len(r.ring) > 0 && r.ring[0].seq <= after+1 {
-		for _, e := range r.ring[after+1-r.ring[0].seq:] {
-			frames = append(frames, e.frame)
-		}
-		return frames, nil
-	}
-	evs, err := r.srv.store.Events(ctx, r.id.ns, r.id.key, after, int(head-after))
-	if err != nil {
-		return nil, err
-	}
-	for i := range evs {
-		e := &evs[i]
-		frames = append(frames, protocol.Encode(&protocol.Msg{T: protocol.TEv, Key: r.id.key, Seq: e.Seq, Client: e.Client, Mid: e.Mid, Name: e.Name, Args: e.Args, Time: e.Time, Actor: e.Actor}))
-	}
-	return frames, nil
-}
-
-// catchUpMax is the largest gap served as events; a larger one gets a snap.
-const catchUpMax = 512
 
 func (r *room) read() readResult {
 	if r.loadErr != nil {

@@ -32,6 +32,12 @@ type Limits struct {
 	KeyMutationsPerSec float64       // sustained mutations per key, from all writers (5000; burst the same)
 	MaxConns           int           // concurrent WebSocket connections (20000)
 	SendQueue          int           // messages waiting for one connection before it is dropped (8192)
+	SendBytes          int64         // bytes waiting for one connection before it is dropped (32 MiB; at least MaxStateBytes + MaxFrameBytes + 64 KiB)
+	MaxQueuedBytes     int64         // bytes of frames made for single connections waiting, server-wide (256 MiB)
+	CatchUpBytes       int64         // a catch-up of more event bytes than this is sent as a snapshot (1 MiB)
+	SubsPerSecond      float64       // subscriptions per connection per second (100; burst MaxKeysPerConn+16)
+	MaxRooms           int           // keys active in memory at once (20000)
+	MaxRoomBytes       int64         // estimated bytes of the active keys' states together (1 GiB)
 	PingInterval       time.Duration // WebSocket ping period; a peer that does not answer within it is dropped (20s)
 	WriteTimeout       time.Duration // one write to a peer (10s)
 	HelloTimeout       time.Duration // time to send hello after connecting (10s)
@@ -50,6 +56,12 @@ func DefaultLimits() Limits {
 		KeyMutationsPerSec: 5000,
 		MaxConns:           20000,
 		SendQueue:          8192,
+		SendBytes:          32 << 20,
+		MaxQueuedBytes:     256 << 20,
+		CatchUpBytes:       1 << 20,
+		SubsPerSecond:      100,
+		MaxRooms:           20000,
+		MaxRoomBytes:       1 << 30,
 		PingInterval:       20 * time.Second,
 		WriteTimeout:       10 * time.Second,
 		HelloTimeout:       10 * time.Second,
@@ -83,6 +95,26 @@ func (l *Limits) fill() {
 	}
 	if l.SendQueue <= 0 {
 		l.SendQueue = d.SendQueue
+	}
+	if l.SendBytes <= 0 {
+		l.SendBytes = d.SendBytes
+	}
+	// A snapshot of the largest state must fit, with room for an ev.
+	l.SendBytes = max(l.SendBytes, int64(l.MaxStateBytes)+l.MaxFrameBytes+64<<10)
+	if l.MaxQueuedBytes <= 0 {
+		l.MaxQueuedBytes = d.MaxQueuedBytes
+	}
+	if l.CatchUpBytes <= 0 {
+		l.CatchUpBytes = d.CatchUpBytes
+	}
+	if l.SubsPerSecond <= 0 {
+		l.SubsPerSecond = d.SubsPerSecond
+	}
+	if l.MaxRooms <= 0 {
+		l.MaxRooms = d.MaxRooms
+	}
+	if l.MaxRoomBytes <= 0 {
+		l.MaxRoomBytes = d.MaxRoomBytes
 	}
 	if l.PingInterval <= 0 {
 		l.PingInterval = d.PingInterval
@@ -166,6 +198,8 @@ type Server struct {
 	janitorWG   sync.WaitGroup
 
 	fault     atomic.Pointer[storageFault]
+	queued    atomic.Int64 // bytes of frames made for single connections, waiting
+	roomBytes atomic.Int64 // estimated bytes held by active rooms
 	closing   atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
