@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +114,95 @@ func TestSilentPeerInAHugeFrameDoesNotHoldShutdown(t *testing.T) {
 	case <-done:
 	case <-time.After(15 * time.Second):
 		t.Fatal("the server's shutdown is held by a silent peer")
+	}
+}
+
+// History pages end at a byte budget, and next leads through the rest
+// (issue 12, attack 3).
+func TestHistoryPagesAreBoundedInBytes(t *testing.T) {
+	s := startTodos(t, servertest.Config(func(c *server.Config) { c.Limits.PageBytes = 2000 }))
+	for i := range 10 {
+		body := fmt.Sprintf(`{"type":"todos.List","name":"Add","args":{"title":"%d%s"}}`, i, strings.Repeat("x", 600))
+		if code, out := post(t, s, "k", s.Key, body); code != 200 {
+			t.Fatalf("%d %v", code, out)
+		}
+	}
+	var seen []float64
+	after := "0"
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("pages do not end")
+		}
+		code, out := rest(t, "GET", s.HTTPURL+statesURL+"k/history?limit=1000&after="+after, s.Key, "")
+		if code != 200 {
+			t.Fatalf("%d %v", code, out)
+		}
+		evs := out["events"].([]any)
+		if len(evs) == 0 || len(evs) > 4 {
+			t.Fatalf("a page of %d events of 600+ bytes under a 2000-byte budget", len(evs))
+		}
+		for _, e := range evs {
+			seen = append(seen, e.(map[string]any)["seq"].(float64))
+		}
+		if out["next"] == nil {
+			break
+		}
+		after = fmt.Sprint(out["next"])
+	}
+	if len(seen) != 10 || seen[0] != 1 || seen[9] != 10 {
+		t.Fatalf("pages gave seqs %v", seen)
+	}
+}
+
+// Idle keep-alive connections cannot take every descriptor: at the cap the
+// longest idle one makes room, so /healthz still answers (issue 12,
+// attack 4).
+func TestIdleHTTPConnectionsMakeRoomAtTheCap(t *testing.T) {
+	s := startTodos(t, servertest.Config(func(c *server.Config) { c.Limits.MaxOpenConns, c.Limits.MaxConns = 20, 100 }))
+	var idle []net.Conn
+	for range 20 {
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		idle = append(idle, c)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	for i := range 5 {
+		resp, err := client.Get(s.HTTPURL + "/healthz")
+		if err != nil {
+			t.Fatalf("healthz %d with every slot held by idle connections: %v", i, err)
+		}
+		resp.Body.Close()
+		client.CloseIdleConnections()
+	}
+	// WebSockets are not idle HTTP connections: with the cap held by
+	// them, a new connection is turned away.
+	for _, c := range idle {
+		c.Close()
+	}
+	var ws []*wsc
+	for deadline := time.Now().Add(5 * time.Second); len(ws) < 20 && time.Now().Before(deadline); {
+		// The server counts a closed idle connection out when it sees
+		// the close: until then a dial may be turned away.
+		if c, _, err := dialWS(t, s.URL, s.Key); err == nil {
+			ws = append(ws, c)
+		}
+	}
+	if len(ws) != 20 {
+		t.Fatalf("%d WebSockets under a cap of 20", len(ws))
+	}
+	if _, _, err := dialWS(t, s.URL, s.Key); err == nil {
+		t.Fatal("a connection over the cap was served")
 	}
 }

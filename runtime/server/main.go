@@ -72,7 +72,8 @@ func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) in
 	rate := fs.Float64("rate", d.MutationsPerSecond, "mutations per second per connection")
 	burst := fs.Int("burst", d.MutationBurst, "mutation burst per connection")
 	keyRate := fs.Float64("key-rate", d.KeyMutationsPerSec, "mutations per second per key, from all writers together")
-	maxConns := fs.Int("max-conns", d.MaxConns, "concurrent WebSocket connections")
+	maxConns := fs.Int("max-conns", 0, "concurrent WebSocket connections (default 20000, at most --max-open-conns - 32)")
+	maxOpen := fs.Int("max-open-conns", 0, "open connections, HTTP and WebSocket together (default: the file limit - 64)")
 	sendQueue := fs.Int("send-queue", d.SendQueue, "messages waiting for one connection before it is dropped as too slow")
 	ping := fs.Duration("ping", d.PingInterval, "WebSocket ping interval; a peer silent for that long is dropped")
 	httpRead := fs.Duration("http-read-timeout", d.HTTPReadTimeout, "time to read one whole REST request, body included")
@@ -122,7 +123,7 @@ func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) in
 		OriginPatterns: originList,
 		Limits: Limits{
 			MaxFrameBytes: *maxFrame, MaxStateBytes: *maxState, MaxKeysPerConn: *maxKeys,
-			MutationsPerSecond: *rate, MutationBurst: *burst, KeyMutationsPerSec: *keyRate, MaxConns: *maxConns,
+			MutationsPerSecond: *rate, MutationBurst: *burst, KeyMutationsPerSec: *keyRate, MaxConns: *maxConns, MaxOpenConns: *maxOpen,
 			SendQueue: *sendQueue, PingInterval: *ping,
 			HTTPReadTimeout: *httpRead, HTTPIdleTimeout: *httpIdle,
 		},
@@ -150,7 +151,7 @@ func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) in
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(srv.Listener(ln)) }()
 	log.Info("better-state listening", "addr", ln.Addr().String(), "db", *db, "types", strings.Join(reg.Names(), ","), "ws", "ws://"+ln.Addr().String()+"/v1/ws")
 	select {
 	case <-ctx.Done():

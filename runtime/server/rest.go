@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -186,29 +188,70 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	id := roomID{p.Namespace, key}
-	if _, err := s.store.State(r.Context(), p.Namespace, key); err != nil {
-		writeError(w, s.notFoundState(err, id))
-		return
-	}
-	evs, err := s.store.Events(r.Context(), p.Namespace, key, after, limit+1)
+	meta, err := s.store.State(r.Context(), p.Namespace, key)
 	if err != nil {
-		writeError(w, s.storageAPIError("history", id, err))
+		writeError(w, s.notFoundState(err, id))
 		return
 	}
 	if first, _ := s.store.FirstSeq(r.Context(), p.Namespace, key); first > after+1 {
 		writeError(w, errorf(http.StatusGone, protocol.CodeCompacted, "events before seq %d were compacted", first))
 		return
 	}
-	var next *uint64
-	if len(evs) > limit {
-		evs = evs[:limit]
-		n := evs[limit-1].Seq
-		next = &n
+	// The page is streamed, and ends at limit events or past
+	// Limits.PageBytes (one event at least): events of up to a frame each
+	// would otherwise make a page of a gigabyte.
+	budget := s.cfg.Limits.PageBytes
+	bw := bufio.NewWriterSize(w, 32<<10)
+	started := false
+	var n int
+	var written int64
+	var last uint64
+	full := false
+	errFull := errors.New("page full")
+	err = s.store.EachEvent(r.Context(), p.Namespace, key, after, meta.Seq, func(e *storage.Event) error {
+		if n == limit || (n > 0 && written >= budget) {
+			full = true
+			return errFull
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		if !started {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.WriteHeader(http.StatusOK)
+			bw.WriteString(`{"events":[`)
+			started = true
+		} else {
+			bw.WriteByte(',')
+		}
+		bw.Write(b)
+		written += int64(len(b))
+		n++
+		last = e.Seq
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFull) {
+		if !started {
+			writeError(w, s.storageAPIError("history", id, err))
+			return
+		}
+		// Half a page is out: end the response so that it cannot be
+		// read as a whole one.
+		s.storageAPIError("history", id, err)
+		panic(http.ErrAbortHandler)
 	}
-	if evs == nil {
-		evs = []storage.Event{}
+	if !started {
+		writeJSON(w, http.StatusOK, map[string]any{"events": []storage.Event{}, "next": nil})
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": evs, "next": next})
+	if full {
+		fmt.Fprintf(bw, `],"next":%d}`+"\n", last)
+	} else {
+		bw.WriteString(`],"next":null}` + "\n")
+	}
+	bw.Flush()
 }
 
 func (s *Server) stateAt(w http.ResponseWriter, r *http.Request, p principal) {

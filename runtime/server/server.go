@@ -30,17 +30,19 @@ type Limits struct {
 	MutationsPerSecond float64       // sustained mutations per connection (1000)
 	MutationBurst      int           // burst above the sustained rate (2000)
 	KeyMutationsPerSec float64       // sustained mutations per key, from all writers (5000; burst the same)
-	MaxConns           int           // concurrent WebSocket connections (20000)
+	MaxConns           int           // concurrent WebSocket connections (20000, at most MaxOpenConns - 32)
+	MaxOpenConns       int           // open connections, HTTP and WebSocket, on Listener (the file limit - 64)
 	SendQueue          int           // messages waiting for one connection before it is dropped (8192)
 	SendBytes          int64         // bytes waiting for one connection before it is dropped (32 MiB; at least MaxStateBytes + MaxFrameBytes + 64 KiB)
 	MaxQueuedBytes     int64         // bytes of frames made for single connections waiting, server-wide (256 MiB)
 	CatchUpBytes       int64         // a catch-up of more event bytes than this is sent as a snapshot (1 MiB)
 	SubsPerSecond      float64       // subscriptions per connection per second (100; burst MaxKeysPerConn+16)
+	PageBytes          int64         // a REST history page ends past this many bytes (1 MiB; one event at least)
 	MaxRooms           int           // keys active in memory at once (20000)
 	MaxRoomBytes       int64         // estimated bytes of the active keys' states together (1 GiB)
 	PingInterval       time.Duration // WebSocket ping period; a peer that does not answer within it is dropped (20s)
 	WriteTimeout       time.Duration // one write to a peer (10s)
-	HelloTimeout       time.Duration // time to send hello after connecting (10s)
+	HelloTimeout       time.Duration // time to send hello after connecting (5s)
 	HTTPReadTimeout    time.Duration // to read one whole REST request, body included (30s)
 	HTTPIdleTimeout    time.Duration // a keep-alive HTTP connection with no request is closed (60s)
 }
@@ -60,11 +62,12 @@ func DefaultLimits() Limits {
 		MaxQueuedBytes:     256 << 20,
 		CatchUpBytes:       1 << 20,
 		SubsPerSecond:      100,
+		PageBytes:          1 << 20,
 		MaxRooms:           20000,
 		MaxRoomBytes:       1 << 30,
 		PingInterval:       20 * time.Second,
 		WriteTimeout:       10 * time.Second,
-		HelloTimeout:       10 * time.Second,
+		HelloTimeout:       5 * time.Second,
 		HTTPReadTimeout:    30 * time.Second,
 		HTTPIdleTimeout:    60 * time.Second,
 	}
@@ -90,8 +93,16 @@ func (l *Limits) fill() {
 	if l.KeyMutationsPerSec <= 0 {
 		l.KeyMutationsPerSec = d.KeyMutationsPerSec
 	}
+	if l.MaxOpenConns <= 0 {
+		l.MaxOpenConns = 1 << 20
+		if fd := fdLimit(); fd > 0 {
+			// Room for the database, its WAL, logs and the listener.
+			l.MaxOpenConns = max(fd-64, 16)
+		}
+	}
 	if l.MaxConns <= 0 {
-		l.MaxConns = d.MaxConns
+		// WebSockets leave a few connections to REST and /healthz.
+		l.MaxConns = min(d.MaxConns, max(l.MaxOpenConns-32, 1))
 	}
 	if l.SendQueue <= 0 {
 		l.SendQueue = d.SendQueue
@@ -109,6 +120,9 @@ func (l *Limits) fill() {
 	}
 	if l.SubsPerSecond <= 0 {
 		l.SubsPerSecond = d.SubsPerSecond
+	}
+	if l.PageBytes <= 0 {
+		l.PageBytes = d.PageBytes
 	}
 	if l.MaxRooms <= 0 {
 		l.MaxRooms = d.MaxRooms
@@ -200,6 +214,7 @@ type Server struct {
 	fault     atomic.Pointer[storageFault]
 	queued    atomic.Int64 // bytes of frames made for single connections, waiting
 	roomBytes atomic.Int64 // estimated bytes held by active rooms
+	conncap   connCap
 	closing   atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -248,6 +263,7 @@ func New(cfg Config) (*Server, error) {
 
 		byClient: map[clientID]*conn{},
 	}
+	s.conncap.max = cfg.Limits.MaxOpenConns
 	s.auth = newAuthenticator(st, cfg.DevKey)
 	if cfg.DevKey != "" {
 		if err := st.EnsureNamespace(context.Background(), DefaultNamespace); err != nil {
@@ -279,6 +295,7 @@ func (s *Server) HTTPServer() *http.Server {
 		ReadTimeout:       l.HTTPReadTimeout,
 		WriteTimeout:      2 * l.HTTPReadTimeout,
 		IdleTimeout:       l.HTTPIdleTimeout,
+		ConnState:         s.connState,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}

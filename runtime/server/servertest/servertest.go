@@ -118,7 +118,7 @@ func (s *Server) serve(ln net.Listener) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		hs.Serve(ln)
+		hs.Serve(srv.Listener(ln))
 	}()
 }
 
