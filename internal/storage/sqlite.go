@@ -226,7 +226,7 @@ const (
 func (s *SQLite) prepare() error {
 	s.stmts = map[string]*sql.Stmt{}
 	for _, q := range []string{sqlInsertState, sqlInsertEvent, sqlUpdateHead, sqlUpdateFP, sqlUpsertMid, sqlInsertRej, sqlAckRej, sqlInsertSnap, sqlCompactEv, sqlCompactSnaps, sqlEnsureNS,
-		sqlDeleteState, sqlDeleteEvents, sqlDeleteSnaps, sqlDeleteMids, sqlDeleteRejs} {
+		sqlDeleteState, sqlDeleteEvents, sqlDeleteSnaps, sqlDeleteMids, sqlDeleteRejs, sqlAddUsage} {
 		st, err := s.w.Prepare(q)
 		if err != nil {
 			return fmt.Errorf("storage: prepare: %w", err)
@@ -311,8 +311,20 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 	for _, r := range batch {
 		w := r.w
 		ns, key := w.Namespace, w.Key
+		w.UsageDelta = 0
 		if w.Delete {
-			for _, q := range []string{sqlDeleteState, sqlDeleteEvents, sqlDeleteSnaps, sqlDeleteMids, sqlDeleteRejs} {
+			var evb, snb int64
+			if evb, err = bytesBelow(tx, sqlEventBytesBelow, ns, key, 1<<63-1); err != nil {
+				return fmt.Errorf("storage: delete %s/%s: %w", ns, key, err)
+			}
+			if snb, err = bytesBelow(tx, sqlSnapBytesBelow, ns, key, 1<<63-1); err != nil {
+				return fmt.Errorf("storage: delete %s/%s: %w", ns, key, err)
+			}
+			w.UsageDelta = -(evb + snb)
+			if _, err = st(sqlAddUsage).Exec(ns, w.UsageDelta); err != nil {
+				return fmt.Errorf("storage: usage: %w", err)
+			}
+			for _, q := range []string{sqlDeleteState, sqlDeleteEvents, sqlDeleteSnaps, sqlDeleteMids, sqlDeleteRejs, sqlAddUsage} {
 				if _, err = st(q).Exec(ns, key); err != nil {
 					return fmt.Errorf("storage: delete %s/%s: %w", ns, key, err)
 				}
@@ -343,6 +355,7 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 				if _, err = ins.Exec(ns, key, e.Seq, e.Client, e.Mid, e.Name, args, e.Time, e.Actor); err != nil {
 					return fmt.Errorf("storage: append %s/%s seq %d: %w", ns, key, e.Seq, err)
 				}
+				w.UsageDelta += EventBytes(&e)
 			}
 		}
 		for _, c := range sortedKeys(w.Mids) {
@@ -367,13 +380,40 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 			if _, err = st(sqlUpdateHead).Exec(w.Snapshot.Seq, now, ns, key); err != nil {
 				return fmt.Errorf("storage: head: %w", err)
 			}
+			w.UsageDelta += SnapshotBytes(w.Snapshot.State)
+			snapsBelow := uint64(0) // snapshots below this seq go
 			if w.CompactBelow > 0 {
+				evb, err := bytesBelow(tx, sqlEventBytesBelow, ns, key, w.CompactBelow)
+				if err != nil {
+					return fmt.Errorf("storage: compact: %w", err)
+				}
+				w.UsageDelta -= evb
 				if _, err = st(sqlCompactEv).Exec(ns, key, w.CompactBelow); err != nil {
 					return fmt.Errorf("storage: compact: %w", err)
 				}
-				if _, err = st(sqlCompactSnaps).Exec(ns, key, w.Snapshot.Seq); err != nil {
-					return fmt.Errorf("storage: compact: %w", err)
+				snapsBelow = w.Snapshot.Seq
+			} else if w.KeepSnapshots > 0 {
+				var seq sql.NullInt64
+				err := tx.QueryRow(`SELECT seq FROM snapshots WHERE namespace = ? AND key = ? ORDER BY seq DESC LIMIT 1 OFFSET ?`, ns, key, w.KeepSnapshots-1).Scan(&seq)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("storage: snapshot retention: %w", err)
 				}
+				snapsBelow = uint64(seq.Int64)
+			}
+			if snapsBelow > 0 {
+				snb, err := bytesBelow(tx, sqlSnapBytesBelow, ns, key, snapsBelow)
+				if err != nil {
+					return fmt.Errorf("storage: snapshot retention: %w", err)
+				}
+				w.UsageDelta -= snb
+				if _, err = st(sqlCompactSnaps).Exec(ns, key, snapsBelow); err != nil {
+					return fmt.Errorf("storage: snapshot retention: %w", err)
+				}
+			}
+		}
+		if w.UsageDelta != 0 && !w.Delete {
+			if _, err = st(sqlAddUsage).Exec(ns, w.UsageDelta); err != nil {
+				return fmt.Errorf("storage: usage: %w", err)
 			}
 		}
 	}

@@ -86,6 +86,13 @@ type Write struct {
 	// Delete removes the key with its whole log, snapshots, dedup cursors
 	// and stored refusals. Nothing else may be set with it.
 	Delete bool
+	// KeepSnapshots, if > 0, deletes the key's snapshots older than the
+	// newest KeepSnapshots when Snapshot is stored.
+	KeepSnapshots int
+
+	// UsageDelta is set by Write: by how many bytes the namespace's usage
+	// (see Usage) moved.
+	UsageDelta int64
 }
 
 // Store is the event log the server is built on.
@@ -113,6 +120,9 @@ type Store interface {
 	ClientMid(ctx context.Context, ns, key, client string) (uint64, error)
 	// Rejections returns the stored rejections of client with mid > after.
 	Rejections(ctx context.Context, ns, key, client string, after uint64) ([]Rejection, error)
+
+	// Usage returns what the namespace stores.
+	Usage(ctx context.Context, ns string) (Usage, error)
 
 	// ClaimClient makes actor the owner of the client id in ns if it has
 	// none, and returns the owner.

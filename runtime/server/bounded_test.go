@@ -7,10 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server"
 	"github.com/better-state/better-state/runtime/server/servertest"
 )
@@ -204,5 +206,77 @@ func TestIdleHTTPConnectionsMakeRoomAtTheCap(t *testing.T) {
 	}
 	if _, _, err := dialWS(t, s.URL, s.Key); err == nil {
 		t.Fatal("a connection over the cap was served")
+	}
+}
+
+// Namespace quotas: keys, stored bytes and event rates are bounded, with
+// quota_exceeded; stored bytes follow the storage's count across restarts
+// (issue 12, attack 7).
+func TestNamespaceQuotas(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "q.db")
+	limits := func(c *server.Config) {
+		c.Limits.MaxNamespaceKeys = 2
+		c.Limits.MaxNamespaceBytes = 4000
+		c.SnapshotEvery = 3
+	}
+	s := startTodos(t, servertest.DBPath(dbPath), servertest.Config(limits))
+	add := func(key, title string) (int, map[string]any) {
+		return post(t, s, key, s.Key, fmt.Sprintf(`{"type":"todos.List","name":"Add","args":{"title":%q}}`, title))
+	}
+	for _, k := range []string{"a", "b"} {
+		if code, out := add(k, "x"); code != 200 {
+			t.Fatalf("%d %v", code, out)
+		}
+	}
+	if code, out := add("c", "x"); code != 507 || errCode(out) != protocol.CodeQuota {
+		t.Fatalf("a third key under a quota of 2: %d %v", code, out)
+	}
+	c := connect(t, s, "c")
+	c.subTodos("c", 0, "")
+	if e := c.expectErr(protocol.CodeQuota); e.Key != "c" {
+		t.Fatalf("%+v", e)
+	}
+	big := strings.Repeat("y", 500)
+	var refused bool
+	for i := range 20 {
+		code, out := add("a", big)
+		if code == 507 && errCode(out) == protocol.CodeQuota {
+			refused = true
+			break
+		}
+		if code != 200 {
+			t.Fatalf("add %d: %d %v", i, code, out)
+		}
+	}
+	if !refused {
+		t.Fatal("the namespace stored past its byte quota")
+	}
+	// The count survives a restart: it is the storage's.
+	s.Restart()
+	if code, out := add("b", big); code != 507 || errCode(out) != protocol.CodeQuota {
+		t.Fatalf("after a restart: %d %v", code, out)
+	}
+	// Deleting a key gives its bytes and its key back.
+	if code, out := rest(t, "DELETE", s.HTTPURL+statesURL+"a", s.Key, ""); code != 200 {
+		t.Fatalf("%d %v", code, out)
+	}
+	if code, out := add("c", "x"); code != 200 {
+		t.Fatalf("after deleting a key: %d %v", code, out)
+	}
+}
+
+// The rate quotas: events per second into one namespace.
+func TestNamespaceEventRate(t *testing.T) {
+	s := startTodos(t, servertest.Config(func(c *server.Config) { c.Limits.NamespaceEventsPerSec = 3 }))
+	var limited bool
+	for i := range 10 {
+		code, out := post(t, s, fmt.Sprint("k", i), s.Key, `{"type":"todos.List","name":"Add","args":{"title":"x"}}`)
+		if code == 429 && errCode(out) == protocol.CodeQuota {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("10 events at once under a quota of 3/s")
 	}
 }

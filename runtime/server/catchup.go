@@ -28,8 +28,8 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 	typ, _ := r.srv.reg.Lookup(m.Type) // checked by the connection
 	if !r.exists {
 		if err := r.create(typ); err != nil {
-			r.srv.storageFailed("create key", r.id, err)
-			c.sendErr(protocol.CodeStorage, key, 0, "creating the key failed; resubscribe later")
+			e := r.srv.storageAPIError("create key", r.id, err)
+			c.sendErr(e.Code, key, 0, "%s", e.Message)
 			r.refuseSub(c)
 			return
 		}

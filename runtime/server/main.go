@@ -76,6 +76,18 @@ func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) in
 	maxOpen := fs.Int("max-open-conns", 0, "open connections, HTTP and WebSocket together (default: the file limit - 64)")
 	sendQueue := fs.Int("send-queue", d.SendQueue, "messages waiting for one connection before it is dropped as too slow")
 	ping := fs.Duration("ping", d.PingInterval, "WebSocket ping interval; a peer silent for that long is dropped")
+	sendBytes := fs.Int64("send-bytes", d.SendBytes, "bytes waiting for one connection before it is dropped as too slow (at least --max-state + --max-frame + 64 KiB)")
+	maxQueued := fs.Int64("max-queued-bytes", d.MaxQueuedBytes, "bytes of frames made for single connections (catch-ups, errors) waiting, server-wide")
+	catchUp := fs.Int64("catch-up-bytes", d.CatchUpBytes, "a catch-up of more event bytes than this is sent as a snapshot")
+	subRate := fs.Float64("sub-rate", d.SubsPerSecond, "subscriptions per second per connection (burst: --max-keys-per-conn + 16)")
+	pageBytes := fs.Int64("page-bytes", d.PageBytes, "a REST history page ends past this many bytes")
+	maxRooms := fs.Int("max-rooms", d.MaxRooms, "keys active in memory at once; idle ones are evicted to make room")
+	maxRoomBytes := fs.Int64("max-room-bytes", d.MaxRoomBytes, "estimated bytes of the active keys' states together")
+	nsBytes := fs.Int64("ns-max-bytes", d.MaxNamespaceBytes, "bytes one namespace may store (events and snapshots)")
+	nsKeys := fs.Int64("ns-max-keys", d.MaxNamespaceKeys, "keys one namespace may hold")
+	nsEvents := fs.Float64("ns-event-rate", d.NamespaceEventsPerSec, "events per second into one namespace")
+	nsVolume := fs.Float64("ns-byte-rate", d.NamespaceBytesPerSec, "bytes of events per second into one namespace")
+	keepSnaps := fs.Int("keep-snapshots", 3, "snapshots kept per key")
 	httpRead := fs.Duration("http-read-timeout", d.HTTPReadTimeout, "time to read one whole REST request, body included")
 	httpIdle := fs.Duration("http-idle-timeout", d.HTTPIdleTimeout, "idle keep-alive HTTP connections are closed after this")
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns) allowed to open WebSockets")
@@ -119,13 +131,16 @@ func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) in
 	}
 	srv, err := New(Config{
 		DBPath: *db, Sync: *sync, MaxBatch: *maxBatch, Registry: reg, DevKey: *devKey, Logger: log,
-		SnapshotEvery: *snapEvery, KeepEvents: *keep, HashEvery: *hashEvery, RoomIdle: *roomIdle,
+		SnapshotEvery: *snapEvery, KeepEvents: *keep, KeepSnapshots: *keepSnaps, HashEvery: *hashEvery, RoomIdle: *roomIdle,
 		OriginPatterns: originList,
 		Limits: Limits{
 			MaxFrameBytes: *maxFrame, MaxStateBytes: *maxState, MaxKeysPerConn: *maxKeys,
 			MutationsPerSecond: *rate, MutationBurst: *burst, KeyMutationsPerSec: *keyRate, MaxConns: *maxConns, MaxOpenConns: *maxOpen,
 			SendQueue: *sendQueue, PingInterval: *ping,
 			HTTPReadTimeout: *httpRead, HTTPIdleTimeout: *httpIdle,
+			SendBytes: *sendBytes, MaxQueuedBytes: *maxQueued, CatchUpBytes: *catchUp, SubsPerSecond: *subRate,
+			PageBytes: *pageBytes, MaxRooms: *maxRooms, MaxRoomBytes: *maxRoomBytes,
+			MaxNamespaceBytes: *nsBytes, MaxNamespaceKeys: *nsKeys, NamespaceEventsPerSec: *nsEvents, NamespaceBytesPerSec: *nsVolume,
 		},
 	})
 	if err != nil {

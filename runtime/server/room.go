@@ -66,6 +66,7 @@ type room struct {
 
 	tokens   float64 // per-key mutation budget
 	lastFill time.Time
+	quota    *nsQuota // the namespace's, once loaded
 }
 
 type msgKind int
@@ -497,6 +498,10 @@ func (r *room) mut(c *conn, m *protocol.Msg) {
 		c.sendErr(protocol.CodeMidGap, r.id.key, last+1, "mutation %d of this client on %q is out of order: expected %d", m.Mid, r.id.key, last+1)
 		return
 	}
+	if e := r.admit(len(m.Args)); e != nil {
+		c.sendErr(e.Code, r.id.key, m.Mid, "%s; resubscribe and resend later", e.Message)
+		return
+	}
 	r.apply(c.client, m.Mid, c.p.Actor, m.Name, m.Args, nil)
 }
 
@@ -512,8 +517,7 @@ func (r *room) restMut(m *restMut) {
 			return
 		}
 		if err := r.create(typ); err != nil {
-			r.srv.storageFailed("create key", r.id, err)
-			m.reply <- restResult{err: errStorage}
+			m.reply <- restResult{err: r.srv.storageAPIError("create key", r.id, err)}
 			return
 		}
 	}
@@ -545,7 +549,33 @@ func (r *room) restMut(m *restMut) {
 		m.reply <- restResult{err: errorf(429, protocol.CodeRateLimited, "key %q takes at most %g mutations/s", r.id.key, r.srv.cfg.Limits.KeyMutationsPerSec)}
 		return
 	}
+	if e := r.admit(len(m.args)); e != nil {
+		m.reply <- restResult{err: e}
+		return
+	}
 	r.apply(m.client, m.mid, m.actor, m.name, m.args, m)
+}
+
+// nsQuota returns the namespace's quota state.
+func (r *room) nsQuota() (*nsQuota, error) {
+	if r.quota == nil {
+		q, err := r.srv.quota(r.id.ns)
+		if err != nil {
+			return nil, err
+		}
+		r.quota = q
+	}
+	return r.quota, nil
+}
+
+// admit checks the namespace's quotas for a mutation with n bytes of args.
+func (r *room) admit(n int) *apiError {
+	q, err := r.nsQuota()
+	if err != nil {
+		r.srv.storageFailed("read usage", r.id, err)
+		return errStorage
+	}
+	return r.srv.admitEvent(q, n)
 }
 
 // allow takes one token of the key's mutation budget.
@@ -637,6 +667,13 @@ func (r *room) encode(next any) ([]byte, error) {
 }
 
 func (r *room) create(typ *runtime.Type) error {
+	q, err := r.nsQuota()
+	if err != nil {
+		return err
+	}
+	if e := r.srv.admitKey(q); e != nil {
+		return e
+	}
 	var b [10]byte
 	rand.Read(b[:])
 	epoch := hex.EncodeToString(b[:])
@@ -644,6 +681,7 @@ func (r *room) create(typ *runtime.Type) error {
 	if err := r.srv.store.Write(context.Background(), w); err != nil {
 		return err
 	}
+	q.add(0, 1)
 	r.typ, r.exists, r.state, r.seq, r.epoch, r.firstSeq = typ, true, typ.New(), 0, epoch, 0
 	r.sinceSnap = 0
 	r.enc, _ = typ.Encode(r.state)
@@ -660,6 +698,7 @@ func (r *room) flush() {
 	w.Namespace, w.Key = r.id.ns, r.id.key
 	if r.exists && r.sinceSnap >= r.srv.cfg.SnapshotEvery && len(w.Events) > 0 {
 		w.Snapshot = &storage.Snapshot{Seq: r.seq, State: r.enc}
+		w.KeepSnapshots = r.srv.cfg.KeepSnapshots
 		if k := r.srv.cfg.KeepEvents; k > 0 && r.seq > uint64(k) {
 			w.CompactBelow = r.seq - uint64(k) + 1
 		}
@@ -684,6 +723,9 @@ func (r *room) flush() {
 		return
 	}
 	r.srv.storageOK()
+	if r.quota != nil {
+		r.quota.add(w.UsageDelta, 0)
+	}
 	if w.Snapshot != nil {
 		r.sinceSnap = 0
 		if w.CompactBelow > 0 {
@@ -725,9 +767,13 @@ func (r *room) deleteKey() *apiError {
 	if !r.exists && r.loadErr == nil {
 		return errorf(http.StatusNotFound, protocol.CodeNotFound, "no state %q in namespace %q", r.id.key, r.id.ns)
 	}
-	if err := r.srv.store.Write(context.Background(), &storage.Write{Namespace: r.id.ns, Key: r.id.key, Delete: true}); err != nil {
+	del := &storage.Write{Namespace: r.id.ns, Key: r.id.key, Delete: true}
+	if err := r.srv.store.Write(context.Background(), del); err != nil {
 		r.srv.storageFailed("delete key", r.id, err)
 		return errStorage
+	}
+	if q, err := r.nsQuota(); err == nil {
+		q.add(del.UsageDelta, -1)
 	}
 	r.srv.storageOK()
 	r.srv.log.Info("key deleted", "ns", r.id.ns, "key", r.id.key, "seq", r.seq, "epoch", r.epoch)

@@ -24,52 +24,60 @@ import (
 // Limits bound what one client can ask of the server. Every limit has a
 // default (applied to zero values) and a flag in Main.
 type Limits struct {
-	MaxFrameBytes      int64         // largest WebSocket frame or REST body accepted (1 MiB)
-	MaxStateBytes      int           // largest encoded state a mutation may produce (16 MiB)
-	MaxKeysPerConn     int           // keys one connection may subscribe (1000)
-	MutationsPerSecond float64       // sustained mutations per connection (1000)
-	MutationBurst      int           // burst above the sustained rate (2000)
-	KeyMutationsPerSec float64       // sustained mutations per key, from all writers (5000; burst the same)
-	MaxConns           int           // concurrent WebSocket connections (20000, at most MaxOpenConns - 32)
-	MaxOpenConns       int           // open connections, HTTP and WebSocket, on Listener (the file limit - 64)
-	SendQueue          int           // messages waiting for one connection before it is dropped (8192)
-	SendBytes          int64         // bytes waiting for one connection before it is dropped (32 MiB; at least MaxStateBytes + MaxFrameBytes + 64 KiB)
-	MaxQueuedBytes     int64         // bytes of frames made for single connections waiting, server-wide (256 MiB)
-	CatchUpBytes       int64         // a catch-up of more event bytes than this is sent as a snapshot (1 MiB)
-	SubsPerSecond      float64       // subscriptions per connection per second (100; burst MaxKeysPerConn+16)
-	PageBytes          int64         // a REST history page ends past this many bytes (1 MiB; one event at least)
-	MaxRooms           int           // keys active in memory at once (20000)
-	MaxRoomBytes       int64         // estimated bytes of the active keys' states together (1 GiB)
-	PingInterval       time.Duration // WebSocket ping period; a peer that does not answer within it is dropped (20s)
-	WriteTimeout       time.Duration // one write to a peer (10s)
-	HelloTimeout       time.Duration // time to send hello after connecting (5s)
-	HTTPReadTimeout    time.Duration // to read one whole REST request, body included (30s)
-	HTTPIdleTimeout    time.Duration // a keep-alive HTTP connection with no request is closed (60s)
+	MaxFrameBytes         int64         // largest WebSocket frame or REST body accepted (1 MiB)
+	MaxStateBytes         int           // largest encoded state a mutation may produce (16 MiB)
+	MaxKeysPerConn        int           // keys one connection may subscribe (1000)
+	MutationsPerSecond    float64       // sustained mutations per connection (1000)
+	MutationBurst         int           // burst above the sustained rate (2000)
+	KeyMutationsPerSec    float64       // sustained mutations per key, from all writers (5000; burst the same)
+	MaxConns              int           // concurrent WebSocket connections (20000, at most MaxOpenConns - 32)
+	MaxOpenConns          int           // open connections, HTTP and WebSocket, on Listener (the file limit - 64)
+	SendQueue             int           // messages waiting for one connection before it is dropped (8192)
+	SendBytes             int64         // bytes waiting for one connection before it is dropped (32 MiB; at least MaxStateBytes + MaxFrameBytes + 64 KiB)
+	MaxQueuedBytes        int64         // bytes of frames made for single connections waiting, server-wide (256 MiB)
+	CatchUpBytes          int64         // a catch-up of more event bytes than this is sent as a snapshot (1 MiB)
+	SubsPerSecond         float64       // subscriptions per connection per second (100; burst MaxKeysPerConn+16)
+	PageBytes             int64         // a REST history page ends past this many bytes (1 MiB; one event at least)
+	MaxNamespaceBytes     int64         // bytes one namespace may store: event rows and snapshots (4 GiB)
+	MaxNamespaceKeys      int64         // keys one namespace may hold (100000)
+	NamespaceEventsPerSec float64       // events per second into one namespace (50000)
+	NamespaceBytesPerSec  float64       // bytes of events per second into one namespace (16 MiB)
+	MaxRooms              int           // keys active in memory at once (20000)
+	MaxRoomBytes          int64         // estimated bytes of the active keys' states together (1 GiB)
+	PingInterval          time.Duration // WebSocket ping period; a peer that does not answer within it is dropped (20s)
+	WriteTimeout          time.Duration // one write to a peer (10s)
+	HelloTimeout          time.Duration // time to send hello after connecting (5s)
+	HTTPReadTimeout       time.Duration // to read one whole REST request, body included (30s)
+	HTTPIdleTimeout       time.Duration // a keep-alive HTTP connection with no request is closed (60s)
 }
 
 // DefaultLimits returns the default limits.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxFrameBytes:      1 << 20,
-		MaxStateBytes:      16 << 20,
-		MaxKeysPerConn:     1000,
-		MutationsPerSecond: 1000,
-		MutationBurst:      2000,
-		KeyMutationsPerSec: 5000,
-		MaxConns:           20000,
-		SendQueue:          8192,
-		SendBytes:          32 << 20,
-		MaxQueuedBytes:     256 << 20,
-		CatchUpBytes:       1 << 20,
-		SubsPerSecond:      100,
-		PageBytes:          1 << 20,
-		MaxRooms:           20000,
-		MaxRoomBytes:       1 << 30,
-		PingInterval:       20 * time.Second,
-		WriteTimeout:       10 * time.Second,
-		HelloTimeout:       5 * time.Second,
-		HTTPReadTimeout:    30 * time.Second,
-		HTTPIdleTimeout:    60 * time.Second,
+		MaxFrameBytes:         1 << 20,
+		MaxStateBytes:         16 << 20,
+		MaxKeysPerConn:        1000,
+		MutationsPerSecond:    1000,
+		MutationBurst:         2000,
+		KeyMutationsPerSec:    5000,
+		MaxConns:              20000,
+		SendQueue:             8192,
+		SendBytes:             32 << 20,
+		MaxQueuedBytes:        256 << 20,
+		CatchUpBytes:          1 << 20,
+		SubsPerSecond:         100,
+		PageBytes:             1 << 20,
+		MaxNamespaceBytes:     4 << 30,
+		MaxNamespaceKeys:      100000,
+		NamespaceEventsPerSec: 50000,
+		NamespaceBytesPerSec:  16 << 20,
+		MaxRooms:              20000,
+		MaxRoomBytes:          1 << 30,
+		PingInterval:          20 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		HelloTimeout:          5 * time.Second,
+		HTTPReadTimeout:       30 * time.Second,
+		HTTPIdleTimeout:       60 * time.Second,
 	}
 }
 
@@ -124,6 +132,18 @@ func (l *Limits) fill() {
 	if l.PageBytes <= 0 {
 		l.PageBytes = d.PageBytes
 	}
+	if l.MaxNamespaceBytes <= 0 {
+		l.MaxNamespaceBytes = d.MaxNamespaceBytes
+	}
+	if l.MaxNamespaceKeys <= 0 {
+		l.MaxNamespaceKeys = d.MaxNamespaceKeys
+	}
+	if l.NamespaceEventsPerSec <= 0 {
+		l.NamespaceEventsPerSec = d.NamespaceEventsPerSec
+	}
+	if l.NamespaceBytesPerSec <= 0 {
+		l.NamespaceBytesPerSec = d.NamespaceBytesPerSec
+	}
 	if l.MaxRooms <= 0 {
 		l.MaxRooms = d.MaxRooms
 	}
@@ -165,6 +185,8 @@ type Config struct {
 	Logger *slog.Logger
 	// SnapshotEvery is the number of events between snapshots of a key (default 500).
 	SnapshotEvery int
+	// KeepSnapshots is how many snapshots of a key are kept (default 3).
+	KeepSnapshots int
 	// KeepEvents, if > 0, compacts a key's log at each snapshot, keeping
 	// this many events below the snapshot. 0 keeps every event.
 	KeepEvents int
@@ -215,6 +237,8 @@ type Server struct {
 	queued    atomic.Int64 // bytes of frames made for single connections, waiting
 	roomBytes atomic.Int64 // estimated bytes held by active rooms
 	conncap   connCap
+	quotasMu  sync.Mutex
+	quotas    map[string]*nsQuota
 	closing   atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -231,6 +255,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.SnapshotEvery <= 0 {
 		cfg.SnapshotEvery = 500
+	}
+	if cfg.KeepSnapshots <= 0 {
+		cfg.KeepSnapshots = 3
 	}
 	if cfg.HashEvery == 0 {
 		cfg.HashEvery = 100
@@ -262,6 +289,7 @@ func New(cfg Config) (*Server, error) {
 		conns: map[*conn]struct{}{},
 
 		byClient: map[clientID]*conn{},
+		quotas:   map[string]*nsQuota{},
 	}
 	s.conncap.max = cfg.Limits.MaxOpenConns
 	s.auth = newAuthenticator(st, cfg.DevKey)

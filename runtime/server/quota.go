@@ -1,0 +1,94 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/better-state/better-state/runtime/protocol"
+)
+
+// Namespace quotas bound what one namespace (one app, one tenant) can make
+// the server store and do: stored bytes (event rows and snapshots, counted
+// by the storage in the transaction that writes them), keys, and events
+// and event bytes per second. A mutation over a quota is not applied and
+// its mid does not move (err quota_exceeded on a WebSocket, like
+// rate_limited; 507 or 429 on REST).
+
+type nsQuota struct {
+	mu     sync.Mutex
+	loaded bool
+	bytes  int64
+	keys   int64
+	events *rate.Limiter
+	volume *rate.Limiter // event bytes per second
+}
+
+// quota returns ns's quota state, loading its usage from storage the first
+// time.
+func (s *Server) quota(ns string) (*nsQuota, error) {
+	s.quotasMu.Lock()
+	q, ok := s.quotas[ns]
+	if !ok {
+		l := &s.cfg.Limits
+		q = &nsQuota{
+			events: rate.NewLimiter(rate.Limit(l.NamespaceEventsPerSec), int(max(l.NamespaceEventsPerSec, 1))),
+			volume: rate.NewLimiter(rate.Limit(l.NamespaceBytesPerSec), int(max(l.NamespaceBytesPerSec, float64(l.MaxFrameBytes)))),
+		}
+		s.quotas[ns] = q
+	}
+	s.quotasMu.Unlock()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.loaded {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		u, err := s.store.Usage(ctx, ns)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		q.bytes, q.keys, q.loaded = u.Bytes, u.Keys, true
+	}
+	return q, nil
+}
+
+// admitEvent checks the namespace's quotas for one mutation whose args
+// have n bytes, and takes its share of the rates.
+func (s *Server) admitEvent(q *nsQuota, n int) *apiError {
+	l := &s.cfg.Limits
+	q.mu.Lock()
+	stored := q.bytes
+	q.mu.Unlock()
+	if stored >= l.MaxNamespaceBytes {
+		return errorf(http.StatusInsufficientStorage, protocol.CodeQuota, "the namespace stores %d bytes, its quota is %d bytes", stored, l.MaxNamespaceBytes)
+	}
+	now := time.Now()
+	if !q.events.AllowN(now, 1) {
+		return errorf(http.StatusTooManyRequests, protocol.CodeQuota, "the namespace is over its quota of %g events/s", l.NamespaceEventsPerSec)
+	}
+	if !q.volume.AllowN(now, n) {
+		return errorf(http.StatusTooManyRequests, protocol.CodeQuota, "the namespace is over its quota of %g bytes of events/s", l.NamespaceBytesPerSec)
+	}
+	return nil
+}
+
+// admitKey checks the namespace's key quota before a key is created.
+func (s *Server) admitKey(q *nsQuota) *apiError {
+	max := s.cfg.Limits.MaxNamespaceKeys
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.keys >= max {
+		return errorf(http.StatusInsufficientStorage, protocol.CodeQuota, "the namespace holds %d keys, its quota is %d", q.keys, max)
+	}
+	return nil
+}
+
+func (q *nsQuota) add(bytes, keys int64) {
+	q.mu.Lock()
+	q.bytes += bytes
+	q.keys += keys
+	q.mu.Unlock()
+}
