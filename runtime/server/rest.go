@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
@@ -89,6 +90,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		"types":       s.reg.Names(),
 		"connections": s.nconns.Load(),
 		"rooms":       rooms,
+		"memory":      memoryFigures(),
 	}
 	status := http.StatusOK
 	if f := s.fault.Load(); f != nil {
@@ -99,6 +101,21 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, body)
+}
+
+// memoryFigures are the Go heap's figures that tell whether memory comes
+// back after a burst: the live heap after the last GC, and the heap's
+// objects now (runtime/metrics; no stop-the-world).
+func memoryFigures() map[string]uint64 {
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(samples)
+	out := map[string]uint64{}
+	for i, k := range []string{"heap_live_bytes", "heap_objects_bytes"} {
+		if samples[i].Value.Kind() == metrics.KindUint64 {
+			out[k] = samples[i].Value.Uint64()
+		}
+	}
+	return out
 }
 
 func (s *Server) listNamespaces(w http.ResponseWriter, r *http.Request, p principal) {

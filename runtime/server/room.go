@@ -663,6 +663,11 @@ func (r *room) encode(next any) ([]byte, error) {
 	if max := r.srv.cfg.Limits.MaxStateBytes; len(b) > max && len(b) >= len(r.enc) {
 		return nil, runtime.Errorf(protocol.CodeStateTooLarge, "the state would be %d bytes, over the limit of %d", len(b), max)
 	}
+	// The states in memory together are capped too: a state may not grow
+	// while the active keys hold more than Limits.MaxRoomBytes.
+	if grow := len(b) - len(r.enc); grow > 0 && r.srv.roomBytes.Load()+3*int64(grow) > r.srv.cfg.Limits.MaxRoomBytes {
+		return nil, runtime.Errorf(protocol.CodeBusy, "the server holds its limit of %d bytes of states in memory; the state may not grow now", r.srv.cfg.Limits.MaxRoomBytes)
+	}
 	return b, nil
 }
 
