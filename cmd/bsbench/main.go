@@ -4,7 +4,8 @@
 //
 //	bsbench <scenario> [flags]
 //
-// Scenarios: write, fanout, reconnect, idle, cold, all. By default the
+// Scenarios: write, fanout, reconnect, idle, cold, all; abuse runs the
+// attacks of internal/abuse. By default the
 // server runs as a child process (bsbench serve, on a temp database, with
 // examples/counter registered) so that its CPU time and memory are measured
 // apart from the load; --url and --key target a running server instead.
@@ -29,6 +30,7 @@ import (
 	"time"
 
 	"github.com/better-state/better-state/examples/counter"
+	"github.com/better-state/better-state/examples/todos"
 	"github.com/better-state/better-state/runtime/server"
 )
 
@@ -62,6 +64,8 @@ scenarios:
   idle       --conns 10000 --keys 100
   cold       --events 1000000
   all        every scenario (fanout at --rate 20 and 100); --quick: small counts
+  abuse      every attack of issue 12 against a server with default limits: peak RSS,
+             live heap after and --settle (2m) later, honest p99; --quick, --only NAME, --json F
   serve      run the server (server flags), used as the child process
   relay      run the bare relay (--addr), used as the child process
 
@@ -77,9 +81,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "serve":
-		return server.Main(args[1:], counter.Register)
+		return server.Main(args[1:], counter.Register, todos.Register)
 	case "relay":
 		return relayMain(args[1:], stderr)
+	case "abuse":
+		return abuseMain(args[1:], stdout, stderr)
 	}
 	name := args[0]
 	if name != "all" && !slices.Contains(scenarios, name) {

@@ -264,3 +264,44 @@ func TestPerSecond(t *testing.T) {
 		t.Errorf("nothing: %v", r)
 	}
 }
+
+// TestAbuseQuick runs two attacks of bsbench abuse end to end (the attacks
+// themselves are tested in internal/abuse): the tool starts its server
+// child with default limits and a lowered file limit where asked, and
+// reports each attack with its figures.
+func TestAbuseQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the tool")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bsbench")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	js := filepath.Join(dir, "abuse.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "abuse", "--quick", "--only", "missing-keys", "--settle", "1s", "--json", js)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bsbench abuse: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	t.Logf("\n%s", stdout.String())
+	b, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Attack  string `json:"attack"`
+		Saw     string `json:"attacker_saw"`
+		PeakRSS int64  `json:"peak_rss_bytes"`
+		HonestN int    `json:"honest_mutations"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if r.Attack != "missing-keys" || r.Saw != "not_found" || r.PeakRSS <= 0 || r.HonestN == 0 {
+		t.Fatalf("report %+v", r)
+	}
+}

@@ -29,6 +29,7 @@ type target struct {
 	db      string // the child's database (bs)
 	exited  chan struct{}
 	logFile *os.File
+	wrap    []string // a command that runs the child (prlimit ...), or none
 }
 
 func (t *target) wsURL() string {
@@ -114,6 +115,10 @@ func (t *target) spawn(ctx context.Context, addr string, args []string) error {
 		return err
 	}
 	cmd := exec.Command(self, args...)
+	if len(t.wrap) > 0 {
+		// The wrapper execs the child: its pid is the child's.
+		cmd = exec.Command(t.wrap[0], append(append(t.wrap[1:len(t.wrap):len(t.wrap)], self), args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The child dies with us even if we are killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
