@@ -309,6 +309,10 @@ func appendMsg(b []byte, m *Msg) []byte {
 	return append(b, '}')
 }
 
+// AppendString appends s to b as a JSON string, escaped as encoding/json
+// escapes it.
+func AppendString(b []byte, s string) []byte { return appendStr(b, s) }
+
 func appendStr(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {

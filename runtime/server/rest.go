@@ -103,6 +103,25 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, body)
 }
 
+// appendEvent appends e as the JSON object storage.Event marshals to.
+func appendEvent(b []byte, e *storage.Event) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"client":`...)
+	b = protocol.AppendString(b, e.Client)
+	b = append(b, `,"mid":`...)
+	b = strconv.AppendUint(b, e.Mid, 10)
+	b = append(b, `,"name":`...)
+	b = protocol.AppendString(b, e.Name)
+	b = append(b, `,"args":`...)
+	b = append(b, e.Args...)
+	b = append(b, `,"time":`...)
+	b = strconv.AppendInt(b, e.Time, 10)
+	b = append(b, `,"actor":`...)
+	b = protocol.AppendString(b, e.Actor)
+	return append(b, '}')
+}
+
 // memoryFigures are the Go heap's figures that tell whether memory comes
 // back after a burst: the live heap after the last GC, and the heap's
 // objects now (runtime/metrics; no stop-the-world).
@@ -218,7 +237,17 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, p principal) {
 	// Limits.PageBytes (one event at least): events of up to a frame each
 	// would otherwise make a page of a gigabyte.
 	budget := s.cfg.Limits.PageBytes
+	// Pages are streamed by at most half the cores at once: readers of
+	// large histories wait for each other instead of taking every core
+	// from the writers.
+	select {
+	case s.pages <- struct{}{}:
+		defer func() { <-s.pages }()
+	case <-r.Context().Done():
+		return
+	}
 	bw := bufio.NewWriterSize(w, 32<<10)
+	var buf []byte
 	started := false
 	var n int
 	var written int64
@@ -230,10 +259,10 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, p principal) {
 			full = true
 			return errFull
 		}
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
+		// The log holds args in canonical JSON: they are written as
+		// they are, not decoded and encoded again.
+		b := appendEvent(buf[:0], e)
+		buf = b
 		if !started {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("X-Content-Type-Options", "nosniff")

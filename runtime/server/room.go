@@ -122,13 +122,15 @@ type outcome struct {
 }
 
 func newRoom(s *Server, id roomID) *room {
-	return &room{
+	r := &room{
 		srv:   s,
 		id:    id,
 		inbox: make(chan roomMsg, roomInbox),
 		mids:  map[string]uint64{},
 		subs:  map[*conn]struct{}{},
 	}
+	r.used.Store(time.Now().UnixNano()) // not a victim of the room cap while it loads
+	return r
 }
 
 func (r *room) post(m roomMsg) bool {

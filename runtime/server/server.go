@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,7 +71,7 @@ func DefaultLimits() Limits {
 		MaxNamespaceBytes:     4 << 30,
 		MaxNamespaceKeys:      100000,
 		NamespaceEventsPerSec: 50000,
-		NamespaceBytesPerSec:  16 << 20,
+		NamespaceBytesPerSec:  4 << 20,
 		MaxRooms:              20000,
 		MaxRoomBytes:          1 << 30,
 		PingInterval:          20 * time.Second,
@@ -237,6 +238,7 @@ type Server struct {
 	queued    atomic.Int64 // bytes of frames made for single connections, waiting
 	roomBytes atomic.Int64 // estimated bytes held by active rooms
 	conncap   connCap
+	pages     chan struct{} // history pages streamed at once
 	quotasMu  sync.Mutex
 	quotas    map[string]*nsQuota
 	closing   atomic.Bool
@@ -290,6 +292,7 @@ func New(cfg Config) (*Server, error) {
 
 		byClient: map[clientID]*conn{},
 		quotas:   map[string]*nsQuota{},
+		pages:    make(chan struct{}, max(1, goruntime.GOMAXPROCS(0)/2)),
 	}
 	s.conncap.max = cfg.Limits.MaxOpenConns
 	s.auth = newAuthenticator(st, cfg.DevKey)
