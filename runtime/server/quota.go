@@ -75,6 +75,24 @@ func (s *Server) admitEvent(q *nsQuota, n int) *apiError {
 	return nil
 }
 
+// overQuota reports, without taking anything, whether a mutation of n
+// bytes (n < 0: unknown) would be refused by the namespace's quotas now.
+func (s *Server) overQuota(q *nsQuota, n int64) *apiError {
+	l := &s.cfg.Limits
+	q.mu.Lock()
+	stored := q.bytes
+	q.mu.Unlock()
+	switch {
+	case stored >= l.MaxNamespaceBytes:
+		return errorf(http.StatusInsufficientStorage, protocol.CodeQuota, "the namespace stores %d bytes, its quota is %d bytes", stored, l.MaxNamespaceBytes)
+	case q.events.Tokens() < 1:
+		return errorf(http.StatusTooManyRequests, protocol.CodeQuota, "the namespace is over its quota of %g events/s", l.NamespaceEventsPerSec)
+	case n > 0 && q.volume.Tokens() < float64(n):
+		return errorf(http.StatusTooManyRequests, protocol.CodeQuota, "the namespace is over its quota of %g bytes of events/s", l.NamespaceBytesPerSec)
+	}
+	return nil
+}
+
 // admitKey checks the namespace's key quota before a key is created.
 func (s *Server) admitKey(q *nsQuota) *apiError {
 	max := s.cfg.Limits.MaxNamespaceKeys

@@ -349,6 +349,14 @@ func (s *Server) postMutation(w http.ResponseWriter, r *http.Request, p principa
 		writeError(w, errorf(http.StatusUnsupportedMediaType, protocol.CodeUnsupportedMedia, "the body must be application/json"))
 		return
 	}
+	// Over the namespace's quotas already: answered before the body is
+	// read, so that a client hammering at the quota costs next to nothing.
+	if q, err := s.quota(p.Namespace); err == nil {
+		if e := s.overQuota(q, r.ContentLength); e != nil {
+			writeError(w, e)
+			return
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.Limits.MaxFrameBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
