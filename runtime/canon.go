@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/better-state/better-state/schema"
 )
 
 // What reaches the log must read the same in every language. encoding/json
@@ -211,39 +213,86 @@ func hex4(b []byte) rune {
 // the one form the log keeps. Empty or null args are {}. Errors are
 // CodeUnknownAction or CodeBadArgs *Errors.
 func (t *Type) CanonicalArgs(action string, data []byte) ([]byte, error) {
+	_, canon, err := t.Canonical(action, data)
+	return canon, err
+}
+
+// Canonical is CanonicalArgs that also returns the decoded envelope, for
+// ApplyArgs (nil when the type's code predates envelopes).
+func (t *Type) Canonical(action string, data []byte) (env any, canon []byte, err error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
 		data = []byte("{}")
 	}
 	if data[0] != '{' {
-		return nil, Errorf(CodeBadArgs, "%s: args must be a JSON object", action)
-	}
-	if err := CheckJSON(data); err != nil {
-		e := err.(*Error)
-		e.Message = action + ": " + e.Message
-		return nil, e
+		return nil, nil, Errorf(CodeBadArgs, "%s: args must be a JSON object", action)
 	}
 	if t.Args == nil {
 		// Code generated before envelopes were exposed: checked, compacted.
 		if !t.HasAction(action) {
-			return nil, UnknownAction(t.Name, action)
+			return nil, nil, UnknownAction(t.Name, action)
+		}
+		if err := checkStrict(action, data, true); err != nil {
+			return nil, nil, err
 		}
 		var buf bytes.Buffer
 		json.Compact(&buf, data)
-		return buf.Bytes(), nil
+		return nil, buf.Bytes(), nil
 	}
-	env := t.Args(action)
+	env = t.Args(action)
 	if env == nil {
-		return nil, UnknownAction(t.Name, action)
+		return nil, nil, UnknownAction(t.Name, action)
 	}
+	// DecodeArgs checks the syntax (json.Unmarshal does): the strict
+	// checks after it need not again.
 	if err := DecodeArgs(action, data, env); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if err := checkStrict(action, data, false); err != nil {
+		return nil, nil, err
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(env); err != nil {
-		return nil, Errorf(CodeBadArgs, "%s: %v", action, err)
+		return nil, nil, Errorf(CodeBadArgs, "%s: %v", action, err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return env, bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// checkStrict is CheckJSON, with the syntax check only if syntax is set
+// (data not yet known to be valid JSON), and the action in the message.
+func checkStrict(action string, data []byte, syntax bool) error {
+	var err error
+	switch {
+	case syntax && !json.Valid(data):
+		err = Errorf(CodeBadArgs, "args are not valid JSON")
+	case !utf8.Valid(data):
+		err = Errorf(CodeBadArgs, "args are not valid UTF-8")
+	default:
+		v := strictScanner{data: data}
+		v.value(0)
+		err = v.err
+	}
+	if err != nil {
+		e := err.(*Error)
+		e.Message = action + ": " + e.Message
+		return e
+	}
+	return nil
+}
+
+// ApplyArgs is Apply with arguments already decoded by Canonical: the
+// envelope is passed to the action as it is, not decoded again. It falls
+// back to Apply with canon for code generated without Call.
+func (t *Type) ApplyArgs(state any, ctx schema.Ctx, action string, env any, canon []byte) (err error) {
+	if t.Call == nil || env == nil {
+		return t.Apply(state, ctx, action, canon)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = Errorf(CodeActionPanic, "%s.%s panicked: %v", t.Name, action, r)
+		}
+	}()
+	return t.Call(state, ctx, action, env)
 }

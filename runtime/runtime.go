@@ -111,6 +111,9 @@ type Type struct {
 	// Args returns a pointer to a new envelope of the named action's
 	// arguments, or nil for an unknown action. CanonicalArgs uses it.
 	Args func(action string) any
+	// Call calls the named action on state with args, an envelope that
+	// Args made and Canonical filled: the server decodes args once.
+	Call func(state any, ctx schema.Ctx, action string, args any) error
 }
 
 // Apply runs an action on state through the type's dispatcher. A panicking

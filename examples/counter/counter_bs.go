@@ -41,6 +41,7 @@ var CounterType = &runtime.Type{
 	Clone:       func(s any) any { return CloneCounter(s.(*Counter)) },
 	Dispatch:    dispatchCounter,
 	Args:        argsCounter,
+	Call:        callCounter,
 }
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.
@@ -72,6 +73,19 @@ func argsCounter(action string) any {
 		return new(CounterResetArgs)
 	}
 	return nil
+}
+
+// callCounter calls action on state, a *Counter, with args, the envelope that argsCounter made.
+func callCounter(state any, ctx schema.Ctx, action string, args any) error {
+	s := state.(*Counter)
+	switch action {
+	case "Add":
+		a := args.(*CounterAddArgs)
+		return s.Add(ctx, a.N)
+	case "Reset":
+		return s.Reset(ctx)
+	}
+	return runtime.UnknownAction("counter.Counter", action)
 }
 
 // CounterStore is a typed store of one Counter key.

@@ -52,6 +52,7 @@ var PollType = &runtime.Type{
 	Clone:       func(s any) any { return ClonePoll(s.(*Poll)) },
 	Dispatch:    dispatchPoll,
 	Args:        argsPoll,
+	Call:        callPoll,
 }
 
 // dispatchPoll decodes args into the envelope of action and calls it on state, a *Poll.
@@ -91,6 +92,22 @@ func argsPoll(action string) any {
 		return new(PollVoteArgs)
 	}
 	return nil
+}
+
+// callPoll calls action on state, a *Poll, with args, the envelope that argsPoll made.
+func callPoll(state any, ctx schema.Ctx, action string, args any) error {
+	s := state.(*Poll)
+	switch action {
+	case "Close":
+		return s.Close(ctx)
+	case "Setup":
+		a := args.(*PollSetupArgs)
+		return s.Setup(ctx, a.Question, a.Options)
+	case "Vote":
+		a := args.(*PollVoteArgs)
+		return s.Vote(ctx, a.Option)
+	}
+	return runtime.UnknownAction("polls.Poll", action)
 }
 
 // PollStore is a typed store of one Poll key.

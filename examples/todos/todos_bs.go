@@ -60,6 +60,7 @@ var ListType = &runtime.Type{
 	Clone:       func(s any) any { return CloneList(s.(*List)) },
 	Dispatch:    dispatchList,
 	Args:        argsList,
+	Call:        callList,
 }
 
 // dispatchList decodes args into the envelope of action and calls it on state, a *List.
@@ -115,6 +116,28 @@ func argsList(action string) any {
 		return new(ListToggleArgs)
 	}
 	return nil
+}
+
+// callList calls action on state, a *List, with args, the envelope that argsList made.
+func callList(state any, ctx schema.Ctx, action string, args any) error {
+	s := state.(*List)
+	switch action {
+	case "Add":
+		a := args.(*ListAddArgs)
+		return s.Add(ctx, a.Title)
+	case "ClearDone":
+		return s.ClearDone(ctx)
+	case "Remove":
+		a := args.(*ListRemoveArgs)
+		return s.Remove(ctx, a.ID)
+	case "Rename":
+		a := args.(*ListRenameArgs)
+		return s.Rename(ctx, a.ID, a.Title)
+	case "Toggle":
+		a := args.(*ListToggleArgs)
+		return s.Toggle(ctx, a.ID)
+	}
+	return runtime.UnknownAction("todos.List", action)
 }
 
 // ListStore is a typed store of one List key.

@@ -109,6 +109,7 @@ func TestSlowConsumerIsDroppedOthersUnaffected(t *testing.T) {
 		c.Limits.SendQueue = 256
 		c.Limits.MutationsPerSecond = 1e6
 		c.Limits.MutationBurst = 1e6
+		c.Limits.NamespaceBytesPerSec = 1e9
 	}))
 	slow, _, err := dialWS(t, s.URL, s.Key)
 	if err != nil {

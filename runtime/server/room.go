@@ -604,13 +604,13 @@ func (r *room) allow() bool {
 // valid state never reaches the log.
 func (r *room) apply(client string, mid uint64, actor, name string, raw json.RawMessage, rest *restMut) {
 	now := r.srv.cfg.Clock().UnixMilli()
-	args, err := r.typ.CanonicalArgs(name, raw)
+	env, args, err := r.typ.Canonical(name, raw)
 	e := storage.Event{Seq: r.seq + 1, Client: client, Mid: mid, Name: name, Args: args, Time: now, Actor: actor}
 	var next any
 	var enc []byte
 	if err == nil {
 		next = r.typ.Clone(r.state)
-		err = r.typ.Apply(next, eventCtx(r.id.key, r.epoch, &e), name, args)
+		err = r.typ.ApplyArgs(next, eventCtx(r.id.key, r.epoch, &e), name, env, args)
 	}
 	if err == nil {
 		enc, err = r.encode(next)

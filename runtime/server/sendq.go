@@ -22,8 +22,12 @@ func (c *conn) enqueueShared(frames ...[]byte) { c.push(true, frames) }
 
 func (c *conn) push(shared bool, frames [][]byte) {
 	var n int64
-	for _, f := range frames {
-		n += int64(len(f))
+	if len(frames) == 1 { // a broadcast: the common case
+		n = int64(len(frames[0]))
+	} else {
+		for _, f := range frames {
+			n += int64(len(f))
+		}
 	}
 	l := &c.srv.cfg.Limits
 	c.mu.Lock()
@@ -62,7 +66,9 @@ func (c *conn) push(shared bool, frames [][]byte) {
 func (c *conn) take() [][]byte {
 	frames := c.queue
 	c.queue = c.spare[:0]
-	c.srv.queued.Add(-c.own)
+	if c.own != 0 {
+		c.srv.queued.Add(-c.own)
+	}
 	c.own, c.queued = 0, 0
 	return frames
 }
@@ -71,6 +77,8 @@ func (c *conn) take() [][]byte {
 func (c *conn) dropQueue() {
 	clear(c.queue)
 	c.queue = nil
-	c.srv.queued.Add(-c.own)
+	if c.own != 0 {
+		c.srv.queued.Add(-c.own)
+	}
 	c.own, c.queued = 0, 0
 }

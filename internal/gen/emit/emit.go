@@ -167,9 +167,11 @@ func (e *emitter) state(s *model.State) {
 			jen.Return(jen.Id("Clone"+S).Call(jen.Id("s").Assert(jen.Op("*").Id(S))))),
 		jen.Id("Dispatch").Op(":").Id("dispatch"+S),
 		jen.Id("Args").Op(":").Id("args"+S),
+		jen.Id("Call").Op(":").Id("call"+S),
 	)
 	e.dispatch(s)
 	e.argsFunc(s)
+	e.callFunc(s)
 	e.store(s)
 }
 
@@ -239,6 +241,42 @@ func (e *emitter) argsFunc(s *model.State) {
 			})
 		}
 		g.Return(jen.Nil())
+	})
+}
+
+// callFunc emits call<S>, which calls an action with its decoded envelope.
+func (e *emitter) callFunc(s *model.State) {
+	S := s.Name
+	e.declare("call" + S)
+	e.f.Commentf("call%s calls action on state, a *%s, with args, the envelope that args%s made.", S, S, S)
+	e.f.Func().Id("call"+S).Params(
+		jen.Id("state").Any(),
+		jen.Id("ctx").Qual(SchemaPath, "Ctx"),
+		jen.Id("action").String(),
+		jen.Id("args").Any(),
+	).Error().BlockFunc(func(g *jen.Group) {
+		if len(s.Actions) > 0 {
+			g.Id("s").Op(":=").Id("state").Assert(jen.Op("*").Id(S))
+			g.Switch(jen.Id("action")).BlockFunc(func(g *jen.Group) {
+				for _, a := range s.Actions {
+					call := []jen.Code{jen.Id("ctx")}
+					for i, p := range a.Params {
+						arg := jen.Id("a").Dot(p.Field)
+						if a.Variadic && i == len(a.Params)-1 {
+							arg = arg.Op("...")
+						}
+						call = append(call, arg)
+					}
+					body := []jen.Code{}
+					if len(a.Params) > 0 {
+						body = append(body, jen.Id("a").Op(":=").Id("args").Assert(jen.Op("*").Id(argsName(s, a))))
+					}
+					body = append(body, jen.Return(jen.Id("s").Dot(a.Name).Call(call...)))
+					g.Case(jen.Lit(a.Name)).Block(body...)
+				}
+			})
+		}
+		g.Return(jen.Qual(RuntimePath, "UnknownAction").Call(jen.Lit(s.WireName), jen.Id("action")))
 	})
 }
 

@@ -124,6 +124,7 @@ var BoardType = &runtime.Type{
 	Clone:       func(s any) any { return CloneBoard(s.(*Board)) },
 	Dispatch:    dispatchBoard,
 	Args:        argsBoard,
+	Call:        callBoard,
 }
 
 // dispatchBoard decodes args into the envelope of action and calls it on state, a *Board.
@@ -187,6 +188,31 @@ func argsBoard(action string) any {
 		return new(BoardTagArgs)
 	}
 	return nil
+}
+
+// callBoard calls action on state, a *Board, with args, the envelope that argsBoard made.
+func callBoard(state any, ctx schema.Ctx, action string, args any) error {
+	s := state.(*Board)
+	switch action {
+	case "AddPerson":
+		a := args.(*BoardAddPersonArgs)
+		return s.AddPerson(ctx, a.TeamID, a.P, a.HomeURL)
+	case "Count":
+		a := args.(*BoardCountArgs)
+		return s.Count(ctx, a.Deltas, a.At, a.Grid)
+	case "Explode":
+		return s.Explode(ctx)
+	case "Grow":
+		a := args.(*BoardGrowArgs)
+		return s.Grow(ctx, a.Value)
+	case "SetTitle":
+		a := args.(*BoardSetTitleArgs)
+		return s.SetTitle(ctx, a.Title)
+	case "Tag":
+		a := args.(*BoardTagArgs)
+		return s.Tag(ctx, a.Tags...)
+	}
+	return runtime.UnknownAction("deep.Board", action)
 }
 
 // BoardStore is a typed store of one Board key.
@@ -265,6 +291,7 @@ var CounterType = &runtime.Type{
 	Clone:       func(s any) any { return CloneCounter(s.(*Counter)) },
 	Dispatch:    dispatchCounter,
 	Args:        argsCounter,
+	Call:        callCounter,
 }
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.
@@ -275,6 +302,11 @@ func dispatchCounter(state any, ctx schema.Ctx, action string, args []byte) erro
 // argsCounter returns a new envelope of action's arguments, or nil for an unknown action.
 func argsCounter(action string) any {
 	return nil
+}
+
+// callCounter calls action on state, a *Counter, with args, the envelope that argsCounter made.
+func callCounter(state any, ctx schema.Ctx, action string, args any) error {
+	return runtime.UnknownAction("tests.Counter", action)
 }
 
 // CounterStore is a typed store of one Counter key.

@@ -38,6 +38,7 @@ var CounterType = &bsruntime.Type{
 	Clone:       func(s any) any { return CloneCounter(s.(*Counter)) },
 	Dispatch:    dispatchCounter,
 	Args:        argsCounter,
+	Call:        callCounter,
 }
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.
@@ -61,6 +62,17 @@ func argsCounter(action string) any {
 		return new(CounterAddArgs)
 	}
 	return nil
+}
+
+// callCounter calls action on state, a *Counter, with args, the envelope that argsCounter made.
+func callCounter(state any, ctx schema.Ctx, action string, args any) error {
+	s := state.(*Counter)
+	switch action {
+	case "Add":
+		a := args.(*CounterAddArgs)
+		return s.Add(ctx, a.By)
+	}
+	return bsruntime.UnknownAction("counter.Counter", action)
 }
 
 // CounterStore is a typed store of one Counter key.
