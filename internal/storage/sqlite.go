@@ -308,6 +308,7 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 		return t
 	}
 	now := time.Now().UnixMilli()
+	usage := map[string]int64{}
 	for _, r := range batch {
 		w := r.w
 		ns, key := w.Namespace, w.Key
@@ -321,9 +322,7 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 				return fmt.Errorf("storage: delete %s/%s: %w", ns, key, err)
 			}
 			w.UsageDelta = -(evb + snb)
-			if _, err = st(sqlAddUsage).Exec(ns, w.UsageDelta); err != nil {
-				return fmt.Errorf("storage: usage: %w", err)
-			}
+			usage[ns] += w.UsageDelta
 			for _, q := range []string{sqlDeleteState, sqlDeleteEvents, sqlDeleteSnaps, sqlDeleteMids, sqlDeleteRejs, sqlAddUsage} {
 				if _, err = st(q).Exec(ns, key); err != nil {
 					return fmt.Errorf("storage: delete %s/%s: %w", ns, key, err)
@@ -411,10 +410,15 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 				}
 			}
 		}
-		if w.UsageDelta != 0 && !w.Delete {
-			if _, err = st(sqlAddUsage).Exec(ns, w.UsageDelta); err != nil {
-				return fmt.Errorf("storage: usage: %w", err)
-			}
+		usage[ns] += w.UsageDelta
+	}
+	// One update per namespace per transaction, not one per Write.
+	for ns, d := range usage {
+		if d == 0 {
+			continue
+		}
+		if _, err = st(sqlAddUsage).Exec(ns, d); err != nil {
+			return fmt.Errorf("storage: usage: %w", err)
 		}
 	}
 	if err = tx.Commit(); err != nil {

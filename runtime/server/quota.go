@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -19,9 +20,9 @@ import (
 // rate_limited; 507 or 429 on REST).
 
 type nsQuota struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // guards loaded and keys
 	loaded bool
-	bytes  int64
+	bytes  atomic.Int64
 	keys   int64
 	events *rate.Limiter
 	volume *rate.Limiter // event bytes per second
@@ -50,7 +51,8 @@ func (s *Server) quota(ns string) (*nsQuota, error) {
 		if err != nil {
 			return nil, err
 		}
-		q.bytes, q.keys, q.loaded = u.Bytes, u.Keys, true
+		q.bytes.Store(u.Bytes)
+		q.keys, q.loaded = u.Keys, true
 	}
 	return q, nil
 }
@@ -59,10 +61,7 @@ func (s *Server) quota(ns string) (*nsQuota, error) {
 // have n bytes, and takes its share of the rates.
 func (s *Server) admitEvent(q *nsQuota, n int) *apiError {
 	l := &s.cfg.Limits
-	q.mu.Lock()
-	stored := q.bytes
-	q.mu.Unlock()
-	if stored >= l.MaxNamespaceBytes {
+	if stored := q.bytes.Load(); stored >= l.MaxNamespaceBytes {
 		return errorf(http.StatusInsufficientStorage, protocol.CodeQuota, "the namespace stores %d bytes, its quota is %d bytes", stored, l.MaxNamespaceBytes)
 	}
 	now := time.Now()
@@ -79,9 +78,7 @@ func (s *Server) admitEvent(q *nsQuota, n int) *apiError {
 // bytes (n < 0: unknown) would be refused by the namespace's quotas now.
 func (s *Server) overQuota(q *nsQuota, n int64) *apiError {
 	l := &s.cfg.Limits
-	q.mu.Lock()
-	stored := q.bytes
-	q.mu.Unlock()
+	stored := q.bytes.Load()
 	switch {
 	case stored >= l.MaxNamespaceBytes:
 		return errorf(http.StatusInsufficientStorage, protocol.CodeQuota, "the namespace stores %d bytes, its quota is %d bytes", stored, l.MaxNamespaceBytes)
@@ -105,8 +102,10 @@ func (s *Server) admitKey(q *nsQuota) *apiError {
 }
 
 func (q *nsQuota) add(bytes, keys int64) {
-	q.mu.Lock()
-	q.bytes += bytes
-	q.keys += keys
-	q.mu.Unlock()
+	q.bytes.Add(bytes)
+	if keys != 0 {
+		q.mu.Lock()
+		q.keys += keys
+		q.mu.Unlock()
+	}
 }
