@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/better-state/better-state/runtime/protocol"
 )
 
@@ -24,8 +22,38 @@ type nsQuota struct {
 	loaded bool
 	bytes  atomic.Int64
 	keys   int64
-	events *rate.Limiter
-	volume *rate.Limiter // event bytes per second
+	events *gcra
+	volume *gcra // event bytes per second
+}
+
+// gcra is a token bucket kept as one atomic "theoretical arrival time"
+// (the generic cell rate algorithm): every room of a namespace takes from
+// it, so it must not be a mutex that they queue on.
+type gcra struct {
+	tat      atomic.Int64 // unix ns when the bucket is full again
+	interval float64      // ns per unit
+	burst    float64      // units
+}
+
+func newGCRA(perSec, burst float64) *gcra {
+	return &gcra{interval: 1e9 / perSec, burst: burst}
+}
+
+// allow takes n units if the bucket holds them; peek only looks.
+func (g *gcra) allow(now time.Time, n int64, peek bool) bool {
+	t := now.UnixNano()
+	cost := int64(float64(n) * g.interval)
+	limit := int64(g.burst * g.interval)
+	for {
+		old := g.tat.Load()
+		next := max(old, t) + cost
+		if next-t > limit {
+			return false
+		}
+		if peek || g.tat.CompareAndSwap(old, next) {
+			return true
+		}
+	}
 }
 
 // quota returns ns's quota state, loading its usage from storage the first
@@ -36,8 +64,8 @@ func (s *Server) quota(ns string) (*nsQuota, error) {
 	if !ok {
 		l := &s.cfg.Limits
 		q = &nsQuota{
-			events: rate.NewLimiter(rate.Limit(l.NamespaceEventsPerSec), int(max(l.NamespaceEventsPerSec, 1))),
-			volume: rate.NewLimiter(rate.Limit(l.NamespaceBytesPerSec), int(max(l.NamespaceBytesPerSec, float64(l.MaxFrameBytes)))),
+			events: newGCRA(l.NamespaceEventsPerSec, max(l.NamespaceEventsPerSec, 1)),
+			volume: newGCRA(l.NamespaceBytesPerSec, max(l.NamespaceBytesPerSec, float64(l.MaxFrameBytes))),
 		}
 		s.quotas[ns] = q
 	}
@@ -65,10 +93,10 @@ func (s *Server) admitEvent(q *nsQuota, n int) *apiError {
 		return errorf(http.StatusInsufficientStorage, protocol.CodeQuota, "the namespace stores %d bytes, its quota is %d bytes", stored, l.MaxNamespaceBytes)
 	}
 	now := time.Now()
-	if !q.events.AllowN(now, 1) {
+	if !q.events.allow(now, 1, false) {
 		return errorf(http.StatusTooManyRequests, protocol.CodeQuota, "the namespace is over its quota of %g events/s", l.NamespaceEventsPerSec)
 	}
-	if !q.volume.AllowN(now, n) {
+	if !q.volume.allow(now, int64(n), false) {
 		return errorf(http.StatusTooManyRequests, protocol.CodeQuota, "the namespace is over its quota of %g bytes of events/s", l.NamespaceBytesPerSec)
 	}
 	return nil
@@ -82,9 +110,9 @@ func (s *Server) overQuota(q *nsQuota, n int64) *apiError {
 	switch {
 	case stored >= l.MaxNamespaceBytes:
 		return errorf(http.StatusInsufficientStorage, protocol.CodeQuota, "the namespace stores %d bytes, its quota is %d bytes", stored, l.MaxNamespaceBytes)
-	case q.events.Tokens() < 1:
+	case !q.events.allow(time.Now(), 1, true):
 		return errorf(http.StatusTooManyRequests, protocol.CodeQuota, "the namespace is over its quota of %g events/s", l.NamespaceEventsPerSec)
-	case n > 0 && q.volume.Tokens() < float64(n):
+	case n > 0 && !q.volume.allow(time.Now(), n, true):
 		return errorf(http.StatusTooManyRequests, protocol.CodeQuota, "the namespace is over its quota of %g bytes of events/s", l.NamespaceBytesPerSec)
 	}
 	return nil
