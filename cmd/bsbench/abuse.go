@@ -65,7 +65,7 @@ func abuseMain(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			rw.Err = err.Error()
 			failed = true
-		} else if !strings.HasPrefix(r.Saw, a.Expect) {
+		} else if !a.Expected(r.Saw) {
 			rw.Err = fmt.Sprintf("the attacker saw %q, want %q", r.Saw, a.Expect)
 			failed = true
 		}
