@@ -323,7 +323,7 @@ func (s *SQLite) commit(batch []*writeReq) (err error) {
 			}
 			w.UsageDelta = -(evb + snb)
 			usage[ns] += w.UsageDelta
-			for _, q := range []string{sqlDeleteState, sqlDeleteEvents, sqlDeleteSnaps, sqlDeleteMids, sqlDeleteRejs, sqlAddUsage} {
+			for _, q := range []string{sqlDeleteState, sqlDeleteEvents, sqlDeleteSnaps, sqlDeleteMids, sqlDeleteRejs} {
 				if _, err = st(q).Exec(ns, key); err != nil {
 					return fmt.Errorf("storage: delete %s/%s: %w", ns, key, err)
 				}

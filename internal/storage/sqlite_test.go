@@ -77,7 +77,7 @@ func TestSnapshotRetentionAndUsage(t *testing.T) {
 	st.Close()
 	st = open(t, path)
 	write(&storage.Write{Delete: true})
-	if u, _ := st.Usage(ctx, "ns"); u.Bytes != 0 || u.Keys != 0 || sum != 0 {
-		t.Fatalf("after delete: usage %+v, deltas %d", u, sum)
+	if u, err := st.Usage(ctx, "ns"); err != nil || u.Bytes != 0 || u.Keys != 0 || sum != 0 {
+		t.Fatalf("after delete: usage %+v (%v), deltas %d", u, err, sum)
 	}
 }
