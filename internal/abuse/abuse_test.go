@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/better-state/better-state/examples/todos"
 	"github.com/better-state/better-state/internal/abuse"
+	"github.com/better-state/better-state/runtime/server"
 )
 
 // Every attack of issue 12 against a real todos server process on
@@ -28,6 +30,12 @@ func TestAttacks(t *testing.T) {
 		t.Skip("starts a server process per attack")
 	}
 	bin := buildServer(t)
+	// The server is built and run as a separate process, which go test's
+	// cache cannot see: importing its packages here ties this test's
+	// cached result to their code.
+	d := server.DefaultLimits()
+	t.Logf("default limits: send budget %d MiB, catch-up %d KiB, rooms %d, states in memory %d MiB, namespace %g B/s (served types: %s)",
+		d.SendBytes>>20, d.CatchUpBytes>>10, d.MaxRooms, d.MaxRoomBytes>>20, d.NamespaceBytesPerSec, todos.ListType.Name)
 	for _, a := range abuse.Attacks() {
 		t.Run(a.Name, func(t *testing.T) {
 			tg := startServer(t, bin, a)

@@ -44,7 +44,7 @@ type Limits struct {
 	NamespaceEventsPerSec float64       // events per second into one namespace (50000)
 	NamespaceBytesPerSec  float64       // bytes of events per second into one namespace (16 MiB)
 	MaxRooms              int           // keys active in memory at once (20000)
-	MaxRoomBytes          int64         // estimated bytes of the active keys' states together (1 GiB)
+	MaxRoomBytes          int64         // estimated bytes of the active keys' states together (256 MiB)
 	PingInterval          time.Duration // WebSocket ping period; a peer that does not answer within it is dropped (20s)
 	WriteTimeout          time.Duration // one write to a peer (10s)
 	HelloTimeout          time.Duration // time to send hello after connecting (5s)
@@ -73,7 +73,7 @@ func DefaultLimits() Limits {
 		NamespaceEventsPerSec: 50000,
 		NamespaceBytesPerSec:  4 << 20,
 		MaxRooms:              20000,
-		MaxRoomBytes:          1 << 30,
+		MaxRoomBytes:          256 << 20,
 		PingInterval:          20 * time.Second,
 		WriteTimeout:          10 * time.Second,
 		HelloTimeout:          5 * time.Second,
