@@ -34,10 +34,7 @@ func TestQuickRun(t *testing.T) {
 		t.Skip("builds and runs the tool")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bsbench")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildTool(t, dir)
 	js := filepath.Join(dir, "out.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -265,6 +262,16 @@ func TestPerSecond(t *testing.T) {
 	}
 }
 
+// buildTool builds bsbench into dir.
+func buildTool(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "bsbench")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // TestAbuseQuick runs two attacks of bsbench abuse end to end (the attacks
 // themselves are tested in internal/abuse): the tool starts its server
 // child with default limits and a lowered file limit where asked, and
@@ -274,10 +281,7 @@ func TestAbuseQuick(t *testing.T) {
 		t.Skip("builds and runs the tool")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bsbench")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildTool(t, dir)
 	js := filepath.Join(dir, "abuse.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

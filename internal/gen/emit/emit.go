@@ -204,14 +204,7 @@ func (e *emitter) dispatch(s *model.State) {
 			g.Id("s").Op(":=").Id("state").Assert(jen.Op("*").Id(S))
 			g.Switch(jen.Id("action")).BlockFunc(func(g *jen.Group) {
 				for _, a := range s.Actions {
-					call := []jen.Code{jen.Id("ctx")}
-					for i, p := range a.Params {
-						arg := jen.Id("a").Dot(p.Field)
-						if a.Variadic && i == len(a.Params)-1 {
-							arg = arg.Op("...")
-						}
-						call = append(call, arg)
-					}
+					call := actionCall(a)
 					g.Case(jen.Lit(a.Name)).Block(
 						jen.Var().Id("a").Id(argsName(s, a)),
 						jen.If(jen.Err().Op(":=").Qual(RuntimePath, "DecodeArgs").Call(jen.Id("action"), jen.Id("args"), jen.Op("&").Id("a")), jen.Err().Op("!=").Nil()).Block(
@@ -224,6 +217,20 @@ func (e *emitter) dispatch(s *model.State) {
 		}
 		g.Return(jen.Qual(RuntimePath, "UnknownAction").Call(jen.Lit(s.WireName), jen.Id("action")))
 	})
+}
+
+// actionCall is the argument list of a call of action a from its
+// envelope a: ctx, then each parameter's field.
+func actionCall(a *model.Action) []jen.Code {
+	call := []jen.Code{jen.Id("ctx")}
+	for i, p := range a.Params {
+		arg := jen.Id("a").Dot(p.Field)
+		if a.Variadic && i == len(a.Params)-1 {
+			arg = arg.Op("...")
+		}
+		call = append(call, arg)
+	}
+	return call
 }
 
 // argsFunc emits args<S>, which returns a new envelope of an action's
@@ -259,14 +266,7 @@ func (e *emitter) callFunc(s *model.State) {
 			g.Id("s").Op(":=").Id("state").Assert(jen.Op("*").Id(S))
 			g.Switch(jen.Id("action")).BlockFunc(func(g *jen.Group) {
 				for _, a := range s.Actions {
-					call := []jen.Code{jen.Id("ctx")}
-					for i, p := range a.Params {
-						arg := jen.Id("a").Dot(p.Field)
-						if a.Variadic && i == len(a.Params)-1 {
-							arg = arg.Op("...")
-						}
-						call = append(call, arg)
-					}
+					call := actionCall(a)
 					body := []jen.Code{}
 					if len(a.Params) > 0 {
 						body = append(body, jen.Id("a").Op(":=").Id("args").Assert(jen.Op("*").Id(argsName(s, a))))
