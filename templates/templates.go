@@ -1,45 +1,43 @@
-// Package templates holds the apps that `bsgen init` scaffolds, embedded in
-// the binary. Each app directory is a copy of an example under examples/,
-// made by `go generate` in this directory (files become NAME.tmpl so that Go
-// does not build them here); TestTemplatesMatchExamples fails when a copy
-// and its example differ, so the scaffold cannot fall behind the examples.
-// cmd/bsgen imports it.
+// Package templates renders the apps that `bsgen init` scaffolds from the
+// examples themselves (package examples embeds them), so a scaffold is
+// always the code this repository builds and tests. cmd/bsgen imports it.
+//
+// A new app with module path M made from example E is laid out as
+//
+//	go.mod            requires Better-State, and names bsgen as a tool
+//	E/                the schema package (import path M/E) and its tests
+//	cmd/E-server/     the generated server
+//	cmd/E/            the command-line client
+//	README.md
+//
+// so every package's name matches its import path. Files of an example that
+// import this module's internal packages (a new module cannot) are left out.
 package templates
-
-//go:generate go test -run TestTemplatesMatchExamples -update .
 
 import (
 	"bytes"
-	"embed"
 	"fmt"
+	"go/format"
 	"io/fs"
 	"path"
-	"sort"
+	"slices"
 	"strings"
+
+	"github.com/better-state/better-state/examples"
 )
-
-//go:embed all:apps
-var apps embed.FS
-
-// ExamplesModule is the import path prefix of the examples; Render replaces
-// it with the new app's module path.
-const ExamplesModule = "github.com/better-state/better-state/examples/"
 
 // ThisModule is the module path of Better-State itself.
 const ThisModule = "github.com/better-state/better-state"
 
+// BsgenTool is the package a new app's go.mod names as a tool, so that
+// `go tool bsgen` runs the generator at the version the app requires.
+const BsgenTool = ThisModule + "/cmd/bsgen"
+
+// examplesPath is the import path prefix of the examples.
+const examplesPath = ThisModule + "/examples/"
+
 // Apps lists the app names: "counter" (the blank app), "todos", "polls".
-func Apps() []string {
-	ents, _ := fs.ReadDir(apps, "apps")
-	var out []string
-	for _, e := range ents {
-		if e.IsDir() {
-			out = append(out, e.Name())
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+func Apps() []string { return slices.Clone(examples.Names) }
 
 // Options say what to render.
 type Options struct {
@@ -49,26 +47,42 @@ type Options struct {
 }
 
 // Render returns the new app's files: path (slash-separated, relative to
-// the app's root) to content.
+// the app's root) to content. Go files are gofmt-clean.
 func Render(o Options) (map[string][]byte, error) {
-	root := "apps/" + o.App
-	if _, err := fs.Stat(apps, root); err != nil {
-		return nil, fmt.Errorf("templates: no app %q (there are %s)", o.App, strings.Join(Apps(), ", "))
+	if !slices.Contains(examples.Names, o.App) {
+		return nil, fmt.Errorf("templates: no app %q (there are %s)", o.App, strings.Join(examples.Names, ", "))
 	}
 	if o.Module == "" {
 		return nil, fmt.Errorf("templates: a module path is needed")
 	}
+	// Longest first: the commands' paths before the schema package's.
+	rewrite := strings.NewReplacer(
+		examplesPath+o.App+"/cmd/", o.Module+"/cmd/",
+		examplesPath+o.App, o.Module+"/"+o.App,
+		"//go:generate go tool bsgen -server ./cmd/", "//go:generate go tool bsgen -server ../cmd/",
+	)
 	files := map[string][]byte{}
-	err := fs.WalkDir(apps, root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".tmpl") {
+	err := fs.WalkDir(examples.FS, o.App, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
 			return err
 		}
-		b, err := apps.ReadFile(p)
+		b, err := examples.FS.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		rel := strings.TrimSuffix(strings.TrimPrefix(p, root+"/"), ".tmpl")
-		b = bytes.ReplaceAll(b, []byte(ExamplesModule+o.App), []byte(o.Module))
+		if bytes.Contains(b, []byte(`"`+ThisModule+`/internal/`)) {
+			return nil
+		}
+		rel := strings.TrimPrefix(p, o.App+"/")
+		if !strings.HasPrefix(rel, "cmd/") {
+			rel = o.App + "/" + rel
+		}
+		b = []byte(rewrite.Replace(string(b)))
+		if strings.HasSuffix(p, ".go") {
+			if b, err = format.Source(b); err != nil {
+				return fmt.Errorf("templates: %s: %w", p, err)
+			}
+		}
 		files[rel] = b
 		return nil
 	})
@@ -76,7 +90,7 @@ func Render(o Options) (map[string][]byte, error) {
 		return nil, err
 	}
 	files["go.mod"] = goMod(o)
-	files["README.md"] = readme(o)
+	files["README.md"] = readme(o, files["cmd/"+o.App+"/main.go"])
 	files[".gitignore"] = []byte("*.db\n*.db-wal\n*.db-shm\n." + o.App + "/\n")
 	return files, nil
 }
@@ -87,28 +101,47 @@ func goMod(o Options) []byte {
 	if o.Replace != "" {
 		fmt.Fprintf(&b, "\nreplace %s => %s\n", ThisModule, o.Replace)
 	}
+	fmt.Fprintf(&b, "\ntool %s\n", BsgenTool)
 	return []byte(b.String())
 }
 
-func readme(o Options) []byte {
-	name := path.Base(o.Module)
-	return []byte(fmt.Sprintf(`# %s
+// usage returns the indented usage lines of a command's doc comment.
+func usage(main []byte) string {
+	var b strings.Builder
+	for _, line := range strings.Split(string(main), "\n") {
+		if strings.HasPrefix(line, "package ") {
+			break
+		}
+		if u, ok := strings.CutPrefix(line, "//\t"); ok {
+			b.WriteString("    " + u + "\n")
+		}
+	}
+	return b.String()
+}
 
-A Better-State app: shared state in %s.go, generated code in %s_bs.go
-(`+"`go generate ./...`"+` remakes it), a server in cmd/%s-server and a
-command-line client in cmd/%s.
+func readme(o Options, cliMain []byte) []byte {
+	name, app := path.Base(o.Module), o.App
+	return []byte(fmt.Sprintf(`# %[1]s
+
+A Better-State app. The shared state and its actions are in %[2]s/%[2]s.go;
+%[2]s/%[2]s_bs.go and cmd/%[2]s-server are generated from it by bsgen.
+
+After changing %[2]s/%[2]s.go, regenerate and check:
+
+    go generate ./...
+    go vet ./... && go test ./...
 
 Run the sync server (data in ./better-state.db, development key "dev"):
 
-    go run ./cmd/%s-server --dev-key dev
+    go run ./cmd/%[2]s-server --dev-key dev --addr 127.0.0.1:8080
 
-Run the tests (a real server and real clients, end to end):
+The command-line client (flags before the subcommand; --url or BS_URL,
+--key or BS_KEY):
 
-    go test ./...
+%[3]s
+For example, in two terminals:
 
-Then, in two terminals:
-
-    go run ./cmd/%s --key dev --dir .one ...
-    go run ./cmd/%s --key dev --dir .two ...
-`, name, o.App, o.App, o.App, o.App, o.App, o.App, o.App))
+    go run ./cmd/%[2]s --key dev --dir .one ...
+    go run ./cmd/%[2]s --key dev --dir .two ...
+`, name, app, usage(cliMain)))
 }

@@ -23,7 +23,7 @@ func bsgen(t *testing.T) string {
 	return bin
 }
 
-func run(t *testing.T, bin, dir string, args ...string) (stderr string, code int) {
+func runBin(t *testing.T, bin, dir string, args ...string) (stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
@@ -42,7 +42,7 @@ func TestCommand(t *testing.T) {
 	bin := bsgen(t)
 
 	t.Run("refuses nondeterministic actions", func(t *testing.T) {
-		stderr, code := run(t, bin, "../../internal/gen/testdata/nondet", "./in")
+		stderr, code := runBin(t, bin, "../../internal/gen/testdata/nondet", "./in")
 		if code != 1 {
 			t.Fatalf("exit %d, want 1\n%s", code, stderr)
 		}
@@ -60,14 +60,14 @@ func TestCommand(t *testing.T) {
 	})
 
 	t.Run("no states", func(t *testing.T) {
-		stderr, code := run(t, bin, ".", ".")
+		stderr, code := runBin(t, bin, ".", ".")
 		if code != 1 || !strings.HasPrefix(stderr, "bsgen: no //bs:state type in .") {
 			t.Fatalf("exit %d, stderr %q", code, stderr)
 		}
 	})
 
 	t.Run("bad flag", func(t *testing.T) {
-		if _, code := run(t, bin, ".", "-nope"); code != 2 {
+		if _, code := runBin(t, bin, ".", "-nope"); code != 2 {
 			t.Fatalf("exit %d, want 2", code)
 		}
 	})
@@ -86,7 +86,7 @@ func TestCommand(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "counter.go"), src, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if stderr, code := run(t, bin, dir, "-server", "./cmd/srv"); code != 0 {
+		if stderr, code := runBin(t, bin, dir, "-server", "./cmd/srv"); code != 0 {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
 		gen := filepath.Join(dir, "counter_bs.go")
@@ -109,7 +109,7 @@ func TestCommand(t *testing.T) {
 		}
 		// Regenerating reads the old generated file (it is replaced while
 		// loading) and leaves both files untouched.
-		if stderr, code := run(t, bin, dir, "-server", "./cmd/srv"); code != 0 {
+		if stderr, code := runBin(t, bin, dir, "-server", "./cmd/srv"); code != 0 {
 			t.Fatalf("second run: exit %d\n%s", code, stderr)
 		}
 		for _, p := range []string{gen, main} {
@@ -125,7 +125,7 @@ func TestCommand(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "counter.go"), src, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if stderr, code := run(t, bin, dir); code != 0 {
+		if stderr, code := runBin(t, bin, dir); code != 0 {
 			t.Fatalf("after rename: exit %d\n%s", code, stderr)
 		}
 		if b, _ := os.ReadFile(gen); !bytes.Contains(b, []byte("CounterPlusArgs")) || bytes.Contains(b, []byte("CounterAddArgs")) {
@@ -135,4 +135,26 @@ func TestCommand(t *testing.T) {
 			t.Errorf("go vet on the generated package: %v\n%s", err, out)
 		}
 	})
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb); code != 0 || !strings.Contains(out.String()+errb.String(), "bsgen init [--example todos|polls]") {
+			t.Errorf("bsgen %s: exit %d, %q %q", args[0], code, out.String(), errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"-nope"}, &out, &errb); code != 2 {
+		t.Errorf("bad flag: exit %d", code)
+	}
+}
+
+// A load error names no position: bsgen prints it without a stray "-:".
+func TestLoadErrorHasNoStrayPosition(t *testing.T) {
+	bin := bsgen(t)
+	stderr, code := runBin(t, bin, t.TempDir(), "./missing/...")
+	if code != 1 || strings.Contains(stderr, "-:") || !strings.Contains(stderr, "missing") {
+		t.Fatalf("exit %d: %q", code, stderr)
+	}
 }

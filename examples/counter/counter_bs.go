@@ -3,16 +3,15 @@
 package counter
 
 import (
-	"github.com/better-state/better-state/runtime"
-	"github.com/better-state/better-state/runtime/client"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/schema"
 )
 
 // This file was generated for version 1 of the runtime contract. If these
 // lines fail to compile, the generated code is stale: regenerate with bsgen.
 const (
-	_ = runtime.RegenerateWithBsgen(1 - runtime.MinVersion)
-	_ = runtime.RegenerateWithBsgen(runtime.MaxVersion - 1)
+	_ = contract.RegenerateWithBsgen(1 - contract.MinVersion)
+	_ = contract.RegenerateWithBsgen(contract.MaxVersion - 1)
 )
 
 // CounterAddArgs is the envelope of Counter.Add's arguments.
@@ -20,8 +19,14 @@ type CounterAddArgs struct {
 	N int `json:"n"`
 }
 
+// ActionName returns "Add": CounterAddArgs is the envelope of an action of Counter.
+func (CounterAddArgs) ActionName(*Counter) string { return "Add" }
+
 // CounterResetArgs is the envelope of Counter.Reset's arguments.
 type CounterResetArgs struct{}
+
+// ActionName returns "Reset": CounterResetArgs is the envelope of an action of Counter.
+func (CounterResetArgs) ActionName(*Counter) string { return "Reset" }
 
 // CloneCounter returns a deep copy of src that shares no memory with it.
 func CloneCounter(src *Counter) *Counter {
@@ -33,15 +38,21 @@ func CloneCounter(src *Counter) *Counter {
 }
 
 // CounterType describes Counter to the runtime.
-var CounterType = &runtime.Type{
+var CounterType = &contract.Type{
 	Name:        "counter.Counter",
-	Fingerprint: "6cd2502947f69791",
-	Actions:     []string{"Add", "Reset"},
-	New:         func() any { return new(Counter) },
-	Clone:       func(s any) any { return CloneCounter(s.(*Counter)) },
-	Dispatch:    dispatchCounter,
-	Args:        argsCounter,
-	Call:        callCounter,
+	Fingerprint: "1005a4aa8c6066d1",
+	Shape: "state counter.Counter\n" +
+		"field int changes\n" +
+		"field string last_by\n" +
+		"field int n\n" +
+		"action Add(n int)\n" +
+		"action Reset()\n",
+	Actions:  []string{"Add", "Reset"},
+	New:      func() any { return new(Counter) },
+	Clone:    func(s any) any { return CloneCounter(s.(*Counter)) },
+	Dispatch: dispatchCounter,
+	Args:     argsCounter,
+	Call:     callCounter,
 }
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.
@@ -50,18 +61,18 @@ func dispatchCounter(state any, ctx schema.Ctx, action string, args []byte) erro
 	switch action {
 	case "Add":
 		var a CounterAddArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Add(ctx, a.N)
 	case "Reset":
 		var a CounterResetArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Reset(ctx)
 	}
-	return runtime.UnknownAction("counter.Counter", action)
+	return contract.UnknownAction("counter.Counter", action)
 }
 
 // argsCounter returns a new envelope of action's arguments, or nil for an unknown action.
@@ -85,48 +96,10 @@ func callCounter(state any, ctx schema.Ctx, action string, args any) error {
 	case "Reset":
 		return s.Reset(ctx)
 	}
-	return runtime.UnknownAction("counter.Counter", action)
-}
-
-// CounterStore is a typed store of one Counter key.
-type CounterStore struct {
-	store *client.Store
-}
-
-// OpenCounter opens the Counter stored under key.
-func OpenCounter(c *client.Client, key string) (*CounterStore, error) {
-	s, err := c.Open(CounterType, key)
-	if err != nil {
-		return nil, err
-	}
-	return &CounterStore{store: s}, nil
-}
-
-// Key returns the store's key.
-func (s *CounterStore) Key() string { return s.store.Key() }
-
-// Store returns the untyped store behind s.
-func (s *CounterStore) Store() *client.Store { return s.store }
-
-// Get returns a copy of the current view.
-func (s *CounterStore) Get() Counter { return *s.store.View().(*Counter) }
-
-// Subscribe calls fn with each new view until cancel is called.
-func (s *CounterStore) Subscribe(fn func(Counter)) (cancel func()) {
-	return s.store.Subscribe(func(v any) { fn(*v.(*Counter)) })
-}
-
-// Add applies Counter.Add to the view at once and queues it for the server.
-func (s *CounterStore) Add(n int) error {
-	return s.store.Mutate("Add", &CounterAddArgs{N: n})
-}
-
-// Reset applies Counter.Reset to the view at once and queues it for the server.
-func (s *CounterStore) Reset() error {
-	return s.store.Mutate("Reset", &CounterResetArgs{})
+	return contract.UnknownAction("counter.Counter", action)
 }
 
 // Register adds this package's state types to r. Servers call it.
-func Register(r *runtime.Registry) {
+func Register(r *contract.Registry) {
 	r.Add(CounterType)
 }

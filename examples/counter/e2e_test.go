@@ -16,27 +16,27 @@ func TestTwoClientsConverge(t *testing.T) {
 	srv := servertest.Start(t, servertest.Register(counter.Register))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var stores []*counter.CounterStore
+	var stores []*client.Typed[counter.Counter]
 	var clients []*client.Client
 	for i := 0; i < 2; i++ {
-		c, err := client.Dial(ctx, srv.URL, client.Options{APIKey: srv.Key, Dir: t.TempDir()})
+		c, err := client.New(srv.URL, client.Options{APIKey: srv.Key, Dir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		s, err := counter.OpenCounter(c, "c")
+		s, err := client.Open[counter.Counter](c, counter.CounterType, "c")
 		if err != nil {
 			t.Fatal(err)
 		}
 		clients, stores = append(clients, c), append(stores, s)
 	}
-	if err := stores[0].Add(2); err != nil {
+	if err := stores[0].Mutate(counter.CounterAddArgs{N: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if err := stores[1].Add(3); err != nil {
+	if err := stores[1].Mutate(counter.CounterAddArgs{N: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if err := stores[1].Add(0); err == nil {
+	if err := stores[1].Mutate(counter.CounterAddArgs{N: 0}); err == nil {
 		t.Fatal("adding zero was accepted")
 	}
 	for _, c := range clients {

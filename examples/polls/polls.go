@@ -5,7 +5,7 @@
 // action envelopes and the server registration in polls_bs.go.
 package polls
 
-//go:generate go run github.com/better-state/better-state/cmd/bsgen -server ./cmd/polls-server
+//go:generate go tool bsgen -server ./cmd/polls-server
 
 import (
 	"strings"

@@ -6,20 +6,22 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/better-state/better-state/runtime"
-	"github.com/better-state/better-state/runtime/client"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/schema"
 )
 
 // This file was generated for version 1 of the runtime contract. If these
 // lines fail to compile, the generated code is stale: regenerate with bsgen.
 const (
-	_ = runtime.RegenerateWithBsgen(1 - runtime.MinVersion)
-	_ = runtime.RegenerateWithBsgen(runtime.MaxVersion - 1)
+	_ = contract.RegenerateWithBsgen(1 - contract.MinVersion)
+	_ = contract.RegenerateWithBsgen(contract.MaxVersion - 1)
 )
 
 // PollCloseArgs is the envelope of Poll.Close's arguments.
 type PollCloseArgs struct{}
+
+// ActionName returns "Close": PollCloseArgs is the envelope of an action of Poll.
+func (PollCloseArgs) ActionName(*Poll) string { return "Close" }
 
 // PollSetupArgs is the envelope of Poll.Setup's arguments.
 type PollSetupArgs struct {
@@ -27,10 +29,16 @@ type PollSetupArgs struct {
 	Options  []string `json:"options"`
 }
 
+// ActionName returns "Setup": PollSetupArgs is the envelope of an action of Poll.
+func (PollSetupArgs) ActionName(*Poll) string { return "Setup" }
+
 // PollVoteArgs is the envelope of Poll.Vote's arguments.
 type PollVoteArgs struct {
 	Option int `json:"option"`
 }
+
+// ActionName returns "Vote": PollVoteArgs is the envelope of an action of Poll.
+func (PollVoteArgs) ActionName(*Poll) string { return "Vote" }
 
 // ClonePoll returns a deep copy of src that shares no memory with it.
 func ClonePoll(src *Poll) *Poll {
@@ -44,15 +52,25 @@ func ClonePoll(src *Poll) *Poll {
 }
 
 // PollType describes Poll to the runtime.
-var PollType = &runtime.Type{
+var PollType = &contract.Type{
 	Name:        "polls.Poll",
-	Fingerprint: "56712ea98f6ff80e",
-	Actions:     []string{"Close", "Setup", "Vote"},
-	New:         func() any { return new(Poll) },
-	Clone:       func(s any) any { return ClonePoll(s.(*Poll)) },
-	Dispatch:    dispatchPoll,
-	Args:        argsPoll,
-	Call:        callPoll,
+	Fingerprint: "6800ca4e114a8425",
+	Shape: "state polls.Poll\n" +
+		"field bool closed\n" +
+		"field [] options\n" +
+		"field string options[]\n" +
+		"field string question\n" +
+		"field map[string] votes\n" +
+		"field int votes{}\n" +
+		"action Close()\n" +
+		"action Setup(question string, options []string)\n" +
+		"action Vote(option int)\n",
+	Actions:  []string{"Close", "Setup", "Vote"},
+	New:      func() any { return new(Poll) },
+	Clone:    func(s any) any { return ClonePoll(s.(*Poll)) },
+	Dispatch: dispatchPoll,
+	Args:     argsPoll,
+	Call:     callPoll,
 }
 
 // dispatchPoll decodes args into the envelope of action and calls it on state, a *Poll.
@@ -61,24 +79,24 @@ func dispatchPoll(state any, ctx schema.Ctx, action string, args []byte) error {
 	switch action {
 	case "Close":
 		var a PollCloseArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Close(ctx)
 	case "Setup":
 		var a PollSetupArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Setup(ctx, a.Question, a.Options)
 	case "Vote":
 		var a PollVoteArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Vote(ctx, a.Option)
 	}
-	return runtime.UnknownAction("polls.Poll", action)
+	return contract.UnknownAction("polls.Poll", action)
 }
 
 // argsPoll returns a new envelope of action's arguments, or nil for an unknown action.
@@ -107,53 +125,10 @@ func callPoll(state any, ctx schema.Ctx, action string, args any) error {
 		a := args.(*PollVoteArgs)
 		return s.Vote(ctx, a.Option)
 	}
-	return runtime.UnknownAction("polls.Poll", action)
-}
-
-// PollStore is a typed store of one Poll key.
-type PollStore struct {
-	store *client.Store
-}
-
-// OpenPoll opens the Poll stored under key.
-func OpenPoll(c *client.Client, key string) (*PollStore, error) {
-	s, err := c.Open(PollType, key)
-	if err != nil {
-		return nil, err
-	}
-	return &PollStore{store: s}, nil
-}
-
-// Key returns the store's key.
-func (s *PollStore) Key() string { return s.store.Key() }
-
-// Store returns the untyped store behind s.
-func (s *PollStore) Store() *client.Store { return s.store }
-
-// Get returns a copy of the current view.
-func (s *PollStore) Get() Poll { return *s.store.View().(*Poll) }
-
-// Subscribe calls fn with each new view until cancel is called.
-func (s *PollStore) Subscribe(fn func(Poll)) (cancel func()) {
-	return s.store.Subscribe(func(v any) { fn(*v.(*Poll)) })
-}
-
-// Close applies Poll.Close to the view at once and queues it for the server.
-func (s *PollStore) Close() error {
-	return s.store.Mutate("Close", &PollCloseArgs{})
-}
-
-// Setup applies Poll.Setup to the view at once and queues it for the server.
-func (s *PollStore) Setup(question string, options []string) error {
-	return s.store.Mutate("Setup", &PollSetupArgs{Question: question, Options: options})
-}
-
-// Vote applies Poll.Vote to the view at once and queues it for the server.
-func (s *PollStore) Vote(option int) error {
-	return s.store.Mutate("Vote", &PollVoteArgs{Option: option})
+	return contract.UnknownAction("polls.Poll", action)
 }
 
 // Register adds this package's state types to r. Servers call it.
-func Register(r *runtime.Registry) {
+func Register(r *contract.Registry) {
 	r.Add(PollType)
 }

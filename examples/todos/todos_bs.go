@@ -5,16 +5,15 @@ package todos
 import (
 	"slices"
 
-	"github.com/better-state/better-state/runtime"
-	"github.com/better-state/better-state/runtime/client"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/schema"
 )
 
 // This file was generated for version 1 of the runtime contract. If these
 // lines fail to compile, the generated code is stale: regenerate with bsgen.
 const (
-	_ = runtime.RegenerateWithBsgen(1 - runtime.MinVersion)
-	_ = runtime.RegenerateWithBsgen(runtime.MaxVersion - 1)
+	_ = contract.RegenerateWithBsgen(1 - contract.MinVersion)
+	_ = contract.RegenerateWithBsgen(contract.MaxVersion - 1)
 )
 
 // ListAddArgs is the envelope of List.Add's arguments.
@@ -22,13 +21,22 @@ type ListAddArgs struct {
 	Title string `json:"title"`
 }
 
+// ActionName returns "Add": ListAddArgs is the envelope of an action of List.
+func (ListAddArgs) ActionName(*List) string { return "Add" }
+
 // ListClearDoneArgs is the envelope of List.ClearDone's arguments.
 type ListClearDoneArgs struct{}
+
+// ActionName returns "ClearDone": ListClearDoneArgs is the envelope of an action of List.
+func (ListClearDoneArgs) ActionName(*List) string { return "ClearDone" }
 
 // ListRemoveArgs is the envelope of List.Remove's arguments.
 type ListRemoveArgs struct {
 	ID string `json:"id"`
 }
+
+// ActionName returns "Remove": ListRemoveArgs is the envelope of an action of List.
+func (ListRemoveArgs) ActionName(*List) string { return "Remove" }
 
 // ListRenameArgs is the envelope of List.Rename's arguments.
 type ListRenameArgs struct {
@@ -36,10 +44,16 @@ type ListRenameArgs struct {
 	Title string `json:"title"`
 }
 
+// ActionName returns "Rename": ListRenameArgs is the envelope of an action of List.
+func (ListRenameArgs) ActionName(*List) string { return "Rename" }
+
 // ListToggleArgs is the envelope of List.Toggle's arguments.
 type ListToggleArgs struct {
 	ID string `json:"id"`
 }
+
+// ActionName returns "Toggle": ListToggleArgs is the envelope of an action of List.
+func (ListToggleArgs) ActionName(*List) string { return "Toggle" }
 
 // CloneList returns a deep copy of src that shares no memory with it.
 func CloneList(src *List) *List {
@@ -52,15 +66,26 @@ func CloneList(src *List) *List {
 }
 
 // ListType describes List to the runtime.
-var ListType = &runtime.Type{
+var ListType = &contract.Type{
 	Name:        "todos.List",
-	Fingerprint: "3f9b480c63860f59",
-	Actions:     []string{"Add", "ClearDone", "Remove", "Rename", "Toggle"},
-	New:         func() any { return new(List) },
-	Clone:       func(s any) any { return CloneList(s.(*List)) },
-	Dispatch:    dispatchList,
-	Args:        argsList,
-	Call:        callList,
+	Fingerprint: "1becb5be74c3feb9",
+	Shape: "state todos.List\n" +
+		"field [] items\n" +
+		"field {} items[]\n" +
+		"field bool items[].done\n" +
+		"field string items[].id\n" +
+		"field string items[].title\n" +
+		"action Add(title string)\n" +
+		"action ClearDone()\n" +
+		"action Remove(id string)\n" +
+		"action Rename(id string, title string)\n" +
+		"action Toggle(id string)\n",
+	Actions:  []string{"Add", "ClearDone", "Remove", "Rename", "Toggle"},
+	New:      func() any { return new(List) },
+	Clone:    func(s any) any { return CloneList(s.(*List)) },
+	Dispatch: dispatchList,
+	Args:     argsList,
+	Call:     callList,
 }
 
 // dispatchList decodes args into the envelope of action and calls it on state, a *List.
@@ -69,36 +94,36 @@ func dispatchList(state any, ctx schema.Ctx, action string, args []byte) error {
 	switch action {
 	case "Add":
 		var a ListAddArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Add(ctx, a.Title)
 	case "ClearDone":
 		var a ListClearDoneArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.ClearDone(ctx)
 	case "Remove":
 		var a ListRemoveArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Remove(ctx, a.ID)
 	case "Rename":
 		var a ListRenameArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Rename(ctx, a.ID, a.Title)
 	case "Toggle":
 		var a ListToggleArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Toggle(ctx, a.ID)
 	}
-	return runtime.UnknownAction("todos.List", action)
+	return contract.UnknownAction("todos.List", action)
 }
 
 // argsList returns a new envelope of action's arguments, or nil for an unknown action.
@@ -137,63 +162,10 @@ func callList(state any, ctx schema.Ctx, action string, args any) error {
 		a := args.(*ListToggleArgs)
 		return s.Toggle(ctx, a.ID)
 	}
-	return runtime.UnknownAction("todos.List", action)
-}
-
-// ListStore is a typed store of one List key.
-type ListStore struct {
-	store *client.Store
-}
-
-// OpenList opens the List stored under key.
-func OpenList(c *client.Client, key string) (*ListStore, error) {
-	s, err := c.Open(ListType, key)
-	if err != nil {
-		return nil, err
-	}
-	return &ListStore{store: s}, nil
-}
-
-// Key returns the store's key.
-func (s *ListStore) Key() string { return s.store.Key() }
-
-// Store returns the untyped store behind s.
-func (s *ListStore) Store() *client.Store { return s.store }
-
-// Get returns a copy of the current view.
-func (s *ListStore) Get() List { return *s.store.View().(*List) }
-
-// Subscribe calls fn with each new view until cancel is called.
-func (s *ListStore) Subscribe(fn func(List)) (cancel func()) {
-	return s.store.Subscribe(func(v any) { fn(*v.(*List)) })
-}
-
-// Add applies List.Add to the view at once and queues it for the server.
-func (s *ListStore) Add(title string) error {
-	return s.store.Mutate("Add", &ListAddArgs{Title: title})
-}
-
-// ClearDone applies List.ClearDone to the view at once and queues it for the server.
-func (s *ListStore) ClearDone() error {
-	return s.store.Mutate("ClearDone", &ListClearDoneArgs{})
-}
-
-// Remove applies List.Remove to the view at once and queues it for the server.
-func (s *ListStore) Remove(id string) error {
-	return s.store.Mutate("Remove", &ListRemoveArgs{ID: id})
-}
-
-// Rename applies List.Rename to the view at once and queues it for the server.
-func (s *ListStore) Rename(id string, title string) error {
-	return s.store.Mutate("Rename", &ListRenameArgs{ID: id, Title: title})
-}
-
-// Toggle applies List.Toggle to the view at once and queues it for the server.
-func (s *ListStore) Toggle(id string) error {
-	return s.store.Mutate("Toggle", &ListToggleArgs{ID: id})
+	return contract.UnknownAction("todos.List", action)
 }
 
 // Register adds this package's state types to r. Servers call it.
-func Register(r *runtime.Registry) {
+func Register(r *contract.Registry) {
 	r.Add(ListType)
 }

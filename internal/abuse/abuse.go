@@ -322,46 +322,44 @@ var (
 	fp     string
 )
 
-// todosFP asks the server for todos.List's fingerprint: a sub with a wrong
-// one is answered with the right one in its message. Simpler: the client
-// package's generated code knows it, but this package must not import the
-// examples; the fingerprint is read once from a refused sub.
+// todosFP asks the server for todos.List's fingerprint, which its welcome
+// lists (this package must not import the examples).
 func todosFP(ctx context.Context, t Target) string {
 	fpOnce.Do(func() {
-		c, err := dial(ctx, t, "fp-probe")
+		c, welcome, err := dialWelcome(ctx, t, "fp-probe")
 		if err != nil {
 			return
 		}
 		defer c.CloseNow()
-		send(ctx, c, protocol.Msg{T: protocol.TSub, Key: "fp-probe", Type: "todos.List", FP: "?"})
-		m, err := until(ctx, c, func(m protocol.Msg) bool { return m.T == protocol.TErr })
-		if err == nil {
-			// "type todos.List has fingerprint X on the server, ..."
-			if _, rest, ok := strings.Cut(m.Message, "has fingerprint "); ok {
-				fp, _, _ = strings.Cut(rest, " ")
-			}
-		}
+		fp = welcome.Types["todos.List"]
 	})
 	return fp
 }
 
 // dial opens a WebSocket and says hello as client.
 func dial(ctx context.Context, t Target, client string) (*websocket.Conn, error) {
+	c, _, err := dialWelcome(ctx, t, client)
+	return c, err
+}
+
+// dialWelcome is dial that also returns the server's welcome.
+func dialWelcome(ctx context.Context, t Target, client string) (*websocket.Conn, protocol.Msg, error) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+t.Key)
 	c, _, err := websocket.Dial(dctx, t.wsURL(), &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {
-		return nil, err
+		return nil, protocol.Msg{}, err
 	}
 	c.SetReadLimit(64 << 20)
 	send(dctx, c, protocol.Msg{T: protocol.THello, V: protocol.Version, Client: client})
-	if _, err := until(dctx, c, func(m protocol.Msg) bool { return m.T == protocol.TWelcome }); err != nil {
+	welcome, err := until(dctx, c, func(m protocol.Msg) bool { return m.T == protocol.TWelcome })
+	if err != nil {
 		c.CloseNow()
-		return nil, err
+		return nil, protocol.Msg{}, err
 	}
-	return c, nil
+	return c, welcome, nil
 }
 
 func send(ctx context.Context, c *websocket.Conn, m protocol.Msg) error {

@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"testing"
@@ -19,7 +18,7 @@ func offlineClient(b *testing.B, dir string) *client.Client {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c, err := client.Dial(context.Background(), "ws://"+addr+"/v1/ws", client.Options{Dir: dir})
+	c, err := client.New("ws://"+addr+"/v1/ws", client.Options{Dir: dir})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -27,12 +26,12 @@ func offlineClient(b *testing.B, dir string) *client.Client {
 	return c
 }
 
-func setupPoll(b *testing.B, c *client.Client) *polls.PollStore {
-	p, err := polls.OpenPoll(c, "p")
+func setupPoll(b *testing.B, c *client.Client) *client.Typed[polls.Poll] {
+	p, err := client.Open[polls.Poll](c, polls.PollType, "p")
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := p.Setup("lunch?", []string{"pizza", "soup", "salad"}); err != nil {
+	if err := p.Mutate(polls.PollSetupArgs{Question: "lunch?", Options: []string{"pizza", "soup", "salad"}}); err != nil {
 		b.Fatal(err)
 	}
 	return p
@@ -51,7 +50,7 @@ func BenchmarkLocalAction(b *testing.B) {
 			p := setupPoll(b, offlineClient(b, dir))
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if err := p.Vote(i % 3); err != nil {
+				if err := p.Mutate(polls.PollVoteArgs{Option: i % 3}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -66,13 +65,13 @@ func BenchmarkRebase(b *testing.B) {
 		b.Run(fmt.Sprintf("pending=%d", pending), func(b *testing.B) {
 			p := setupPoll(b, offlineClient(b, ""))
 			for i := 1; i < pending; i++ { // Setup is the first pending one
-				p.Vote(i % 3)
+				p.Mutate(polls.PollVoteArgs{Option: i % 3})
 			}
 			if pending == 0 {
 				p = nil
 				c := offlineClient(b, "")
 				var err error
-				if p, err = polls.OpenPoll(c, "p"); err != nil {
+				if p, err = client.Open[polls.Poll](c, polls.PollType, "p"); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -92,13 +92,13 @@ func TestChaosServerKilledClientsRestarted(t *testing.T) {
 	const clients, rounds, perRound = 3, 4, 25
 	dirs := make([]string, clients)
 	cs := make([]*client.Client, clients)
-	stores := make([]*todos.ListStore, clients)
+	stores := make([]*client.Typed[todos.List], clients)
 	openClient := func(i int) {
-		c, err := client.Dial(context.Background(), url, client.Options{APIKey: servertest.DevKey, Dir: dirs[i], MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+		c, err := client.New(url, client.Options{APIKey: servertest.DevKey, Dir: dirs[i], MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := todos.OpenList(c, "chaos")
+		s, err := client.Open[todos.List](c, todos.ListType, "chaos")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func TestChaosServerKilledClientsRestarted(t *testing.T) {
 	for round := 0; round < rounds; round++ {
 		for n := 0; n < perRound; n++ {
 			for i := range cs {
-				if err := stores[i].Add(fmt.Sprintf("c%d-r%d-n%d", i, round, n)); err != nil {
+				if err := stores[i].Mutate(todos.ListAddArgs{Title: fmt.Sprintf("c%d-r%d-n%d", i, round, n)}); err != nil {
 					t.Fatal(err)
 				}
 			}

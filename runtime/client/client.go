@@ -1,7 +1,7 @@
 // Package client is the Better-State client: one WebSocket connection to a
 // server, multiplexing stores that apply actions at once, queue them durably,
 // and converge with the server through the resync path of docs/PROTOCOL.md.
-// Generated Open<S> functions build their typed stores on Store.
+// Open returns a typed store of one key (Typed[S]) on Client.Open's Store.
 package client
 
 import (
@@ -23,7 +23,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
 )
 
@@ -94,6 +94,9 @@ type Client struct {
 	changed chan struct{} // closed and replaced on every change
 	closed  bool
 	fatal   error // a terminal ServerError: no more reconnects
+	// serverTypes is the connected server's fingerprint of each type it
+	// serves, from its welcome.
+	serverTypes map[string]string
 
 	// now stamps mutations (time.Now); later runs f after d unless the
 	// client closes first. The simulation replaces both with its own clock.
@@ -131,10 +134,12 @@ func (l *wsLink) close() { l.ws.Close(websocket.StatusNormalClosure, "client clo
 // ErrClosed is returned by operations on a closed client.
 var ErrClosed = errors.New("client: closed")
 
-// Dial returns a client that connects to url (ws:// or wss://, path
-// /v1/ws) in the background, and keeps reconnecting with capped,
-// jittered exponential backoff. It fails only for unusable options.
-func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
+// New returns a client of the server at url (ws:// or wss://, path /v1/ws).
+// It connects in the background and keeps reconnecting with capped,
+// jittered exponential backoff, so it fails only for unusable options; it
+// works offline from the start. WaitSynced tells when it has caught up,
+// and returns the server's reason when the server refuses it.
+func New(rawURL string, opts Options) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("client: %q is not a ws:// or wss:// URL", rawURL)
@@ -207,7 +212,7 @@ func (c *Client) ID() string { return c.id }
 
 // Open opens the store of key, a state of type t. Opening a key twice
 // returns the same store.
-func (c *Client) Open(t *runtime.Type, key string) (*Store, error) {
+func (c *Client) Open(t *contract.Type, key string) (*Store, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -260,9 +265,11 @@ func (c *Client) storeList() []*Store {
 	return out
 }
 
-// WaitSynced returns when every pending mutation of every open store was
-// processed by the server (acknowledged or refused) and every store has
-// caught up, or when ctx ends.
+// WaitSynced returns nil when every pending mutation of every open store
+// was processed by the server (acknowledged or refused) and every store has
+// caught up. It returns the terminal error when the server refuses this
+// client (Err) or one of its keys (Store.Err), ErrClosed after Close, and
+// ctx's error when ctx ends first: then the server could not be reached.
 func (c *Client) WaitSynced(ctx context.Context) error {
 	for {
 		c.mu.Lock()
@@ -280,12 +287,19 @@ func (c *Client) WaitSynced(ctx context.Context) error {
 		online := c.link != nil
 		c.mu.Unlock()
 		done := online
+		var refused error
 		for _, s := range stores {
 			s.mu.Lock()
 			if !s.live || len(s.pending) > 0 {
 				done = false
 			}
+			if s.err != nil && refused == nil {
+				refused = s.err
+			}
 			s.mu.Unlock()
+		}
+		if refused != nil {
+			return refused
 		}
 		if done {
 			return nil
@@ -397,7 +411,7 @@ func (c *Client) session() (bool, error) {
 	ws, resp, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {
 		if e := refusal(resp); e != nil {
-			c.log.Error("client: server refused the connection", "code", e.Code, "msg", e.Message)
+			c.log.Warn("client: server refused the connection", "code", e.Code, "msg", e.Message)
 			if e.Terminal() {
 				c.setFatal(e)
 			}
@@ -421,7 +435,7 @@ func (c *Client) session() (bool, error) {
 	if err != nil || msgs[0].T != protocol.TWelcome {
 		if err == nil && msgs[0].T == protocol.TErr {
 			e := &ServerError{Code: msgs[0].Code, Message: msgs[0].Message}
-			c.log.Error("client: server refused hello", "code", e.Code, "msg", e.Message)
+			c.log.Warn("client: server refused hello", "code", e.Code, "msg", e.Message)
 			if e.Terminal() {
 				c.setFatal(e)
 			}
@@ -482,6 +496,7 @@ func (c *Client) attach(l link, welcome *protocol.Msg) error {
 		}
 	}
 	c.link = l
+	c.serverTypes = welcome.Types
 	stores := c.storeList()
 	c.mu.Unlock()
 	for _, s := range stores {
@@ -546,11 +561,17 @@ func (c *Client) deliver(l link, data []byte) error {
 // ServerError is an error the server sent, with its stable code
 // (docs/PROTOCOL.md).
 type ServerError struct {
+	Key     string // the key it concerns, or "" for the connection
 	Code    string
 	Message string
 }
 
-func (e *ServerError) Error() string { return "server: " + e.Code + ": " + e.Message }
+func (e *ServerError) Error() string {
+	if e.Key != "" {
+		return fmt.Sprintf("server refused key %q: %s: %s", e.Key, e.Code, e.Message)
+	}
+	return "server: " + e.Code + ": " + e.Message
+}
 
 // Terminal reports whether retrying cannot help: the server refuses this
 // client (its key, its client id, its protocol version) until someone
@@ -587,6 +608,15 @@ func (c *Client) status(online bool) {
 		c.opts.OnStatus(online)
 	}
 	c.notify()
+}
+
+// sameSchema reports whether the connected server's fingerprint of t is
+// t's own (true also when the server did not say).
+func (c *Client) sameSchema(t *contract.Type) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fp, ok := c.serverTypes[t.Name]
+	return !ok || fp == t.Fingerprint
 }
 
 func (c *Client) currentLink() link {

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/better-state/better-state/runtime"
 	"github.com/better-state/better-state/runtime/client"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/server"
 	"github.com/better-state/better-state/runtime/server/servertest"
 	"github.com/better-state/better-state/schema"
@@ -21,8 +21,8 @@ type counter struct {
 // counterType is a hand-made descriptor whose Inc adds step. A server and a
 // client built with different steps are two replicas of a nondeterministic
 // action: same name, same fingerprint, different results.
-func counterType(step int) *runtime.Type {
-	return &runtime.Type{
+func counterType(step int) *contract.Type {
+	return &contract.Type{
 		Name:        "test.Counter",
 		Fingerprint: "counter-fp",
 		Actions:     []string{"Inc"},
@@ -41,10 +41,10 @@ func counterType(step int) *runtime.Type {
 // is the server's.
 func TestDivergenceIsDetectedAndHealed(t *testing.T) {
 	srv := servertest.Start(t,
-		servertest.Register(func(r *runtime.Registry) { r.Add(counterType(1)) }),
+		servertest.Register(func(r *contract.Registry) { r.Add(counterType(1)) }),
 		servertest.Config(func(c *server.Config) { c.HashEvery = 1 }))
 	var diverged atomic.Int32
-	c, err := client.Dial(context.Background(), srv.URL, client.Options{
+	c, err := client.New(srv.URL, client.Options{
 		APIKey:       servertest.DevKey,
 		OnDivergence: func(key string, seq uint64) { diverged.Add(1) },
 	})

@@ -105,7 +105,7 @@ func dial(t *testing.T, url, dir string, opts ...func(*client.Options)) *client.
 	for _, f := range opts {
 		f(&o)
 	}
-	c, err := client.Dial(context.Background(), url, o)
+	c, err := client.New(url, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,9 +113,9 @@ func dial(t *testing.T, url, dir string, opts ...func(*client.Options)) *client.
 	return c
 }
 
-func open(t *testing.T, c *client.Client, key string) *todos.ListStore {
+func open(t *testing.T, c *client.Client, key string) *client.Typed[todos.List] {
 	t.Helper()
-	s, err := todos.OpenList(c, key)
+	s, err := client.Open[todos.List](c, todos.ListType, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func serverState(t *testing.T, s *servertest.Server, key string) ([]byte, uint64
 	return out.State, out.Seq
 }
 
-func viewJSON(t *testing.T, s *todos.ListStore) []byte {
+func viewJSON(t *testing.T, s *client.Typed[todos.List]) []byte {
 	v := s.Get()
 	b, err := json.Marshal(&v)
 	if err != nil {
@@ -167,7 +167,7 @@ func viewJSON(t *testing.T, s *todos.ListStore) []byte {
 // requireConverged waits for quiescence (every store at the server's seq,
 // nothing pending) and then requires every view to equal the server's
 // state, byte for byte.
-func requireConverged(t *testing.T, srv *servertest.Server, key string, stores ...*todos.ListStore) {
+func requireConverged(t *testing.T, srv *servertest.Server, key string, stores ...*client.Typed[todos.List]) {
 	t.Helper()
 	want, seq := serverState(t, srv, key)
 	deadline := time.Now().Add(10 * time.Second)
@@ -191,16 +191,16 @@ func TestTwoClientsConverge(t *testing.T) {
 	var seen atomic.Int32
 	cancel := lb.Subscribe(func(l todos.List) { seen.Store(int32(len(l.Items))) })
 	defer cancel()
-	if err := la.Add("milk"); err != nil {
+	if err := la.Mutate(todos.ListAddArgs{Title: "milk"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := la.Get(); len(got.Items) != 1 {
 		t.Fatalf("not applied at once: %+v", got)
 	}
-	if err := lb.Add("eggs"); err != nil {
+	if err := lb.Mutate(todos.ListAddArgs{Title: "eggs"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := la.Add(""); err == nil || !strings.Contains(err.Error(), "empty_title") {
+	if err := la.Mutate(todos.ListAddArgs{Title: ""}); err == nil || !strings.Contains(err.Error(), "empty_title") {
 		t.Fatalf("local rejection: %v", err)
 	}
 	waitSynced(t, a, b)
@@ -225,11 +225,11 @@ func TestOfflineHundredMutationsDeliveredOnce(t *testing.T) {
 	// Learn the key first, then go offline.
 	c1 := dial(t, srv.URL, dir)
 	l1 := open(t, c1, "list")
-	l1.Add("first")
+	l1.Mutate(todos.ListAddArgs{Title: "first"})
 	waitSynced(t, c1)
 	srv.Stop()
 	for i := 1; i <= 100; i++ {
-		if err := l1.Add(fmt.Sprint("offline ", i)); err != nil {
+		if err := l1.Mutate(todos.ListAddArgs{Title: fmt.Sprint("offline ", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -286,7 +286,7 @@ func TestReconnectBurstDuringBroadcasts(t *testing.T) {
 		a := dial(t, lk.url(), t.TempDir())
 		b := dial(t, srv.URL, "")
 		la, lb := open(t, a, key), open(t, b, key)
-		la.Add("seed")
+		la.Mutate(todos.ListAddArgs{Title: "seed"})
 		waitSynced(t, a, b)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
@@ -300,19 +300,19 @@ func TestReconnectBurstDuringBroadcasts(t *testing.T) {
 					return
 				default:
 				}
-				lb.Add(fmt.Sprint("b", i))
+				lb.Mutate(todos.ListAddArgs{Title: fmt.Sprint("b", i)})
 				time.Sleep(time.Duration(rb.IntN(3)) * time.Millisecond)
 			}
 		}()
 		lk.cut()
 		n := 5 + r.IntN(30)
 		for i := 0; i < n; i++ {
-			la.Add(fmt.Sprint("a", i))
+			la.Mutate(todos.ListAddArgs{Title: fmt.Sprint("a", i)})
 		}
 		time.Sleep(time.Duration(r.IntN(20)) * time.Millisecond)
 		lk.restore()
 		for i := 0; i < n; i++ { // the burst, while b's broadcasts arrive
-			la.Add(fmt.Sprint("a-burst", i))
+			la.Mutate(todos.ListAddArgs{Title: fmt.Sprint("a-burst", i)})
 		}
 		time.Sleep(time.Duration(r.IntN(30)) * time.Millisecond)
 		close(stop)
@@ -344,18 +344,18 @@ func TestServerRejectionReportedOnceNoTrace(t *testing.T) {
 		o.OnReject = func(r client.Rejection) { mu.Lock(); rejs = append(rejs, r); mu.Unlock() }
 	})
 	la, lb := open(t, a, "k"), open(t, b, "k")
-	la.Add("x")
+	la.Mutate(todos.ListAddArgs{Title: "x"})
 	waitSynced(t, a, b)
 	requireConverged(t, srv, "k", la, lb)
 	id := lb.Get().Items[0].ID
 	lk.cut()
-	if err := lb.Toggle(id); err != nil {
+	if err := lb.Mutate(todos.ListToggleArgs{ID: id}); err != nil {
 		t.Fatal(err)
 	}
 	if !lb.Get().Items[0].Done {
 		t.Fatal("toggle not applied locally")
 	}
-	if err := la.Remove(id); err != nil {
+	if err := la.Mutate(todos.ListRemoveArgs{ID: id}); err != nil {
 		t.Fatal(err)
 	}
 	waitSynced(t, a)
@@ -398,7 +398,7 @@ func TestRandomInterleavingsConverge(t *testing.T) {
 		type cl struct {
 			c      *client.Client
 			lk     *link
-			stores []*todos.ListStore
+			stores []*client.Typed[todos.List]
 		}
 		var cls []*cl
 		for i := 0; i < 3; i++ {
@@ -416,15 +416,15 @@ func TestRandomInterleavingsConverge(t *testing.T) {
 			items := s.Get().Items
 			switch op := r.IntN(10); {
 			case op < 4 || len(items) == 0:
-				s.Add(fmt.Sprint("t", step))
+				s.Mutate(todos.ListAddArgs{Title: fmt.Sprint("t", step)})
 			case op < 6:
-				s.Toggle(items[r.IntN(len(items))].ID)
+				s.Mutate(todos.ListToggleArgs{ID: items[r.IntN(len(items))].ID})
 			case op < 7:
-				s.Rename(items[r.IntN(len(items))].ID, fmt.Sprint("r", step))
+				s.Mutate(todos.ListRenameArgs{ID: items[r.IntN(len(items))].ID, Title: fmt.Sprint("r", step)})
 			case op < 8:
-				s.Remove(items[r.IntN(len(items))].ID)
+				s.Mutate(todos.ListRemoveArgs{ID: items[r.IntN(len(items))].ID})
 			case op < 9:
-				s.ClearDone()
+				s.Mutate(todos.ListClearDoneArgs{})
 			default:
 				x.lk.cut()
 				time.AfterFunc(time.Duration(r.IntN(30))*time.Millisecond, x.lk.restore)
@@ -441,7 +441,7 @@ func TestRandomInterleavingsConverge(t *testing.T) {
 			waitSynced(t, x.c)
 		}
 		for ki, k := range keys {
-			var stores []*todos.ListStore
+			var stores []*client.Typed[todos.List]
 			for _, x := range cls {
 				stores = append(stores, x.stores[ki])
 			}

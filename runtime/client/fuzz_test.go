@@ -37,11 +37,11 @@ func FuzzServerFrames(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		a, err := todos.OpenList(c, "a")
+		a, err := client.Open[todos.List](c, todos.ListType, "a")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := todos.OpenList(c, "b"); err != nil {
+		if _, err := client.Open[todos.List](c, todos.ListType, "b"); err != nil {
 			t.Fatal(err)
 		}
 		l := &client.SimLink{Send: func([]byte) error { return nil }, Close: func() {}}
@@ -50,7 +50,7 @@ func FuzzServerFrames(f *testing.F) {
 		}
 		c.Deliver(l, frame)
 		c.Deliver(l, frame)
-		if err := a.Add("still works"); err != nil {
+		if err := a.Mutate(todos.ListAddArgs{Title: "still works"}); err != nil {
 			t.Fatalf("after %q the store refuses an action: %v", frame, err)
 		}
 		if v := a.Get(); len(v.Items) == 0 || v.Items[len(v.Items)-1].Title != "still works" {

@@ -25,16 +25,16 @@ import (
 // 3. One client per Dir: a second one would share the id and the queue.
 func TestDirIsLocked(t *testing.T) {
 	dir := t.TempDir()
-	a, err := client.Dial(context.Background(), "ws://127.0.0.1:1/v1/ws", client.Options{Dir: dir})
+	a, err := client.New("ws://127.0.0.1:1/v1/ws", client.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = client.Dial(context.Background(), "ws://127.0.0.1:1/v1/ws", client.Options{Dir: dir})
+	_, err = client.New("ws://127.0.0.1:1/v1/ws", client.Options{Dir: dir})
 	if err == nil || !strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), dir) {
 		t.Fatalf("a second client on one Dir: %v", err)
 	}
 	a.Close()
-	b, err := client.Dial(context.Background(), "ws://127.0.0.1:1/v1/ws", client.Options{Dir: dir})
+	b, err := client.New("ws://127.0.0.1:1/v1/ws", client.Options{Dir: dir})
 	if err != nil {
 		t.Fatalf("after the first closed: %v", err)
 	}
@@ -65,7 +65,7 @@ func TestEmptyBatchFromServerDoesNotPanic(t *testing.T) {
 		ws.Read(ctx)
 	}))
 	defer hs.Close()
-	c, err := client.Dial(context.Background(), "ws"+strings.TrimPrefix(hs.URL, "http")+"/v1/ws", client.Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	c, err := client.New("ws"+strings.TrimPrefix(hs.URL, "http")+"/v1/ws", client.Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,16 +90,16 @@ func TestLogResetUnderQueuedMutations(t *testing.T) {
 	type dev struct {
 		dir  string
 		c    *client.Client
-		list *todos.ListStore
+		list *client.Typed[todos.List]
 	}
 	open := func(d *dev) {
 		t.Helper()
 		var err error
-		d.c, err = client.Dial(ctx, srv.URL, client.Options{APIKey: srv.Key, Dir: d.dir, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+		d.c, err = client.New(srv.URL, client.Options{APIKey: srv.Key, Dir: d.dir, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.list, err = todos.OpenList(d.c, "l"); err != nil {
+		if d.list, err = client.Open[todos.List](d.c, todos.ListType, "l"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -107,7 +107,7 @@ func TestLogResetUnderQueuedMutations(t *testing.T) {
 	for i, d := range devs {
 		open(d)
 		for j := range 3 {
-			if err := d.list.Add(title(i, j)); err != nil {
+			if err := d.list.Mutate(todos.ListAddArgs{Title: title(i, j)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -119,7 +119,7 @@ func TestLogResetUnderQueuedMutations(t *testing.T) {
 	srv.Stop()
 	for i, d := range devs {
 		for j := 3; j < 5; j++ {
-			if err := d.list.Add(title(i, j)); err != nil {
+			if err := d.list.Mutate(todos.ListAddArgs{Title: title(i, j)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -175,7 +175,7 @@ func title(i, j int) string { return string(rune('a'+i)) + "-" + string(rune('0'
 func TestTerminalRefusalsReachTheApp(t *testing.T) {
 	srv := servertest.Start(t, servertest.Register(todos.Register))
 	for _, key := range []string{"wrong", ""} {
-		c, err := client.Dial(context.Background(), srv.URL, client.Options{APIKey: key, MinBackoff: 10 * time.Millisecond})
+		c, err := client.New(srv.URL, client.Options{APIKey: key, MinBackoff: 10 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +191,7 @@ func TestTerminalRefusalsReachTheApp(t *testing.T) {
 	// A second process with the same client id takes over; the first is
 	// told, and stops instead of fighting back.
 	dir := t.TempDir()
-	a, err := client.Dial(context.Background(), srv.URL, client.Options{APIKey: srv.Key, ClientID: "twin", Dir: filepath.Join(dir, "a")})
+	a, err := client.New(srv.URL, client.Options{APIKey: srv.Key, ClientID: "twin", Dir: filepath.Join(dir, "a")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestTerminalRefusalsReachTheApp(t *testing.T) {
 	if err := a.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b, err := client.Dial(context.Background(), srv.URL, client.Options{APIKey: srv.Key, ClientID: "twin", Dir: filepath.Join(dir, "b")})
+	b, err := client.New(srv.URL, client.Options{APIKey: srv.Key, ClientID: "twin", Dir: filepath.Join(dir, "b")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -23,8 +23,8 @@ import (
 
 	"github.com/better-state/better-state/examples/todos"
 	"github.com/better-state/better-state/internal/storage"
-	"github.com/better-state/better-state/runtime"
 	"github.com/better-state/better-state/runtime/client"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server"
 	"github.com/better-state/better-state/schema"
@@ -152,8 +152,8 @@ func (w *sim) startServer() error {
 	return err
 }
 
-func simRegistry() *runtime.Registry {
-	r := runtime.NewRegistry()
+func simRegistry() *contract.Registry {
+	r := contract.NewRegistry()
 	todos.Register(r)
 	return r
 }
@@ -189,7 +189,7 @@ func (w *sim) openClient(sc *simClient) error {
 	sc.c = c
 	sc.stores = map[string]*client.Store{}
 	for _, k := range simKeys {
-		s, err := todos.OpenList(c, k)
+		s, err := client.Open[todos.List](c, todos.ListType, k)
 		if err != nil {
 			return err
 		}
@@ -793,7 +793,7 @@ func runSeeds(first uint64, n, steps int, bug bool) (simStats, *seedFailure) {
 		wg     sync.WaitGroup
 	)
 	seeds := make(chan uint64)
-	for range goruntime.GOMAXPROCS(0) {
+	for range runtime.GOMAXPROCS(0) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/schema"
 )
@@ -17,7 +17,7 @@ import (
 // it.
 type Store struct {
 	c   *Client
-	typ *runtime.Type
+	typ *contract.Type
 	key string
 
 	mu        sync.Mutex
@@ -36,7 +36,7 @@ type Store struct {
 	subs   map[*subscriber]struct{}
 }
 
-func newStore(c *Client, t *runtime.Type, key string) (*Store, error) {
+func newStore(c *Client, t *contract.Type, key string) (*Store, error) {
 	s := &Store{c: c, typ: t, key: key, confirmed: t.New(), subs: map[*subscriber]struct{}{}}
 	if c.disk == nil {
 		return s, nil
@@ -65,8 +65,11 @@ func newStore(c *Client, t *runtime.Type, key string) (*Store, error) {
 // Key returns the store's key.
 func (s *Store) Key() string { return s.key }
 
-// Err returns the error that stopped the store from syncing (a wrong
-// fingerprint, a type mismatch), or nil.
+// Err returns the error that stopped the store from syncing, or nil: a
+// *ServerError whose code is schema_mismatch (this client's schema cannot be
+// served by the server's), unknown_type, type_mismatch (the key holds
+// another type), forbidden, bad_key or too_many_keys. WaitSynced returns it
+// too.
 func (s *Store) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -189,6 +192,11 @@ func (s *Store) subscribe(l link, snap bool) {
 	s.live = false
 	s.resyncing = true
 	m := protocol.Msg{T: protocol.TSub, Key: s.key, Type: s.typ.Name, FP: s.typ.Fingerprint, After: s.seq, Epoch: s.epoch, Acked: s.resolved(), Snap: snap}
+	if !s.c.sameSchema(s.typ) {
+		// The server was built from another version of the schema: it
+		// compares shapes to decide whether it can serve this client.
+		m.Shape = s.typ.Shape
+	}
 	s.mu.Unlock()
 	l.send(protocol.Encode(&m))
 }
@@ -233,7 +241,9 @@ func (s *Store) handle(l link, m *protocol.Msg) {
 			}
 			s.view = nil // someone else's event: rebase the pending ones
 		}
-		if m.Hash != "" {
+		if m.Hash != "" && s.c.sameSchema(s.typ) {
+			// (A server built from a newer schema encodes fields this
+			// client does not know: its hashes cannot match ours.)
 			if b, err := s.typ.Encode(s.confirmed); err == nil && protocol.StateHash(b) != m.Hash {
 				seq := m.Seq
 				s.mu.Unlock()
@@ -323,8 +333,8 @@ func (s *Store) handle(l link, m *protocol.Msg) {
 			s.c.later(200*time.Millisecond, func() { s.resync(l, false) })
 			return
 		default:
-			s.err = fmt.Errorf("client: %s: %s: %s", s.key, m.Code, m.Message)
-			s.c.log.Error("client: key refused", "key", s.key, "code", m.Code, "msg", m.Message)
+			s.err = &ServerError{Key: s.key, Code: m.Code, Message: m.Message}
+			s.c.log.Warn("client: key refused", "key", s.key, "code", m.Code, "msg", m.Message)
 		}
 	}
 	s.mu.Unlock()

@@ -2,6 +2,8 @@ package protocol
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 )
 
@@ -276,8 +278,21 @@ func appendMsg(b []byte, m *Msg) []byte {
 	sf(`,"client":`, m.Client)
 	sf(`,"auth":`, m.Auth)
 	sf(`,"ns":`, m.Namespace)
+	if len(m.Types) > 0 {
+		b = append(b, `,"types":{`...)
+		for i, name := range slices.Sorted(maps.Keys(m.Types)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendStr(b, name)
+			b = append(b, ':')
+			b = appendStr(b, m.Types[name])
+		}
+		b = append(b, '}')
+	}
 	sf(`,"type":`, m.Type)
 	sf(`,"fp":`, m.FP)
+	sf(`,"shape":`, m.Shape)
 	uf(`,"after":`, m.After)
 	sf(`,"epoch":`, m.Epoch)
 	uf(`,"acked":`, m.Acked)

@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+
+	"github.com/better-state/better-state/runtime/contract"
 )
 
 // Version is the protocol version a client announces in hello.
@@ -46,10 +48,13 @@ type Msg struct {
 	Client    string `json:"client,omitempty"` // hello: this client; ev/rej: the originator
 	Auth      string `json:"auth,omitempty"`
 	Namespace string `json:"ns,omitempty"`
+	// welcome: the fingerprint of each type the server serves
+	Types map[string]string `json:"types,omitempty"`
 
 	// sub
 	Type  string `json:"type,omitempty"`
 	FP    string `json:"fp,omitempty"`
+	Shape string `json:"shape,omitempty"` // the client's contract.Type.Shape, when its fp is not the server's
 	After uint64 `json:"after,omitempty"`
 	Epoch string `json:"epoch,omitempty"`
 	Acked uint64 `json:"acked,omitempty"` // every mutation of this client up to acked is resolved
@@ -76,21 +81,21 @@ type Msg struct {
 // Stable error codes, carried by err (and by rej for refusals that are not the
 // action's own). docs/PROTOCOL.md lists what each means.
 const (
-	CodeBadMessage       = "bad_message"     // not JSON, or not a message
-	CodeHelloRequired    = "hello_required"  // a message before hello
-	CodeBadVersion       = "bad_version"     // protocol version not supported
-	CodeUnauthorized     = "unauthorized"    // missing or wrong API key
-	CodeForbidden        = "forbidden"       // the key may not do that (another namespace, role)
-	CodeUnknownType      = "unknown_type"    // sub names a type the server does not serve
-	CodeFingerprint      = "fingerprint"     // sub's fingerprint differs from the server's
-	CodeTypeMismatch     = "type_mismatch"   // the key holds a state of another type
-	CodeNotSubscribed    = "not_subscribed"  // mut for a key the connection has not subscribed
-	CodeBadKey           = "bad_key"         // empty or oversized state key
-	CodeMidGap           = "mid_gap"         // mutation ids of a client must increase by one
-	CodeTooManyKeys      = "too_many_keys"   // keys-per-connection limit
-	CodeRateLimited      = "rate_limited"    // mutation rate limit
-	CodeStateTooLarge    = "state_too_large" // the mutation would grow the state past the limit
-	CodeFrameTooLarge    = "frame_too_large" // frame size limit
+	CodeBadMessage       = "bad_message"               // not JSON, or not a message
+	CodeHelloRequired    = "hello_required"            // a message before hello
+	CodeBadVersion       = "bad_version"               // protocol version not supported
+	CodeUnauthorized     = "unauthorized"              // missing or wrong API key
+	CodeForbidden        = "forbidden"                 // the key may not do that (another namespace, role)
+	CodeUnknownType      = "unknown_type"              // sub names a type the server does not serve
+	CodeSchemaMismatch   = contract.CodeSchemaMismatch // the client's schema is not compatible with the server's
+	CodeTypeMismatch     = "type_mismatch"             // the key holds a state of another type
+	CodeNotSubscribed    = "not_subscribed"            // mut for a key the connection has not subscribed
+	CodeBadKey           = "bad_key"                   // empty or oversized state key
+	CodeMidGap           = "mid_gap"                   // mutation ids of a client must increase by one
+	CodeTooManyKeys      = "too_many_keys"             // keys-per-connection limit
+	CodeRateLimited      = "rate_limited"              // mutation rate limit
+	CodeStateTooLarge    = "state_too_large"           // the mutation would grow the state past the limit
+	CodeFrameTooLarge    = "frame_too_large"           // frame size limit
 	CodeTooManyConns     = "too_many_connections"
 	CodeSlowConsumer     = "slow_consumer" // send queue overflow; the connection is closed
 	CodeShuttingDown     = "shutting_down"
@@ -99,18 +104,18 @@ const (
 	CodeNotFound         = "not_found"
 	CodeCompacted        = "compacted" // the history asked for was compacted away
 	CodeBadRequest       = "bad_request"
-	CodeUnknownAction    = "unknown_action"
-	CodeBadArgs          = "bad_args"
-	CodeActionPanic      = "action_panic"
+	CodeUnknownAction    = contract.CodeUnknownAction
+	CodeBadArgs          = contract.CodeBadArgs
+	CodeActionPanic      = contract.CodeActionPanic
 	CodeMethodNotAllowed = "method_not_allowed"
-	CodeBadState         = "bad_state"      // the action left a state that does not encode (NaN, ±Inf)
-	CodeClientTaken      = "client_taken"   // the client id belongs to another actor
-	CodeReplaced         = "replaced"       // another connection took over this client id
-	CodeArgsDiffer       = "args_differ"    // REST: a retry of (client, mid) with other args
-	CodeReset            = "reset"          // the key's log was deleted; resubscribe
-	CodeStorage          = "storage_failed" // the database failed; retry later
-	CodeBusy             = "busy"           // every room is in use; retry later
-	CodeQuota            = "quota_exceeded" // a namespace quota (bytes, keys, events/s)
+	CodeBadState         = contract.CodeBadState // the action left a state that does not encode (NaN, ±Inf)
+	CodeClientTaken      = "client_taken"        // the client id belongs to another actor
+	CodeReplaced         = "replaced"            // another connection took over this client id
+	CodeArgsDiffer       = "args_differ"         // REST: a retry of (client, mid) with other args
+	CodeReset            = "reset"               // the key's log was deleted; resubscribe
+	CodeStorage          = "storage_failed"      // the database failed; retry later
+	CodeBusy             = "busy"                // every room is in use; retry later
+	CodeQuota            = "quota_exceeded"      // a namespace quota (bytes, keys, events/s)
 	CodeUnsupportedMedia = "unsupported_media_type"
 )
 

@@ -133,6 +133,14 @@ func (a *authenticator) lookup(ctx context.Context, id string) (storage.APIKey, 
 	return k, nil
 }
 
+// forget drops id from the cache, so that a revocation made through this
+// server takes effect at once.
+func (a *authenticator) forget(id string) {
+	a.mu.Lock()
+	delete(a.cache, id)
+	a.mu.Unlock()
+}
+
 // devKeyID is the KeyID of the --dev-key, which cannot be revoked.
 const devKeyID = "dev"
 

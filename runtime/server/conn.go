@@ -299,7 +299,7 @@ func (c *conn) hello(m *protocol.Msg) bool {
 	c.client = m.Client
 	c.mu.Unlock()
 	c.srv.takeOver(c)
-	c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TWelcome, V: protocol.Version, Client: m.Client, Namespace: c.p.Namespace, Actor: c.p.Actor}))
+	c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TWelcome, V: protocol.Version, Client: m.Client, Namespace: c.p.Namespace, Actor: c.p.Actor, Types: c.srv.reg.Fingerprints()}))
 	return true
 }
 
@@ -318,8 +318,12 @@ func (c *conn) sub(m *protocol.Msg) {
 		return
 	}
 	if m.FP != typ.Fingerprint {
-		c.sendErr(protocol.CodeFingerprint, m.Key, 0, "type %s has fingerprint %s on the server, %q on the client: regenerate the client with bsgen from the same schema", typ.Name, typ.Fingerprint, m.FP)
-		return
+		// A client built from another version of the schema is served
+		// when what it reads and sends is unchanged on the server.
+		if err := c.srv.reg.Compatible(typ, m.Shape); err != nil {
+			c.sendErr(protocol.CodeSchemaMismatch, m.Key, 0, "%v: deploy a server built from the client's schema, or rebuild the client from the server's (docs/GUIDE.md, \"Changing a schema\")", err)
+			return
+		}
 	}
 	if !c.subs.Allow() {
 		// Each sub costs a catch-up: a connection that sends them over

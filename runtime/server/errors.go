@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/better-state/better-state/internal/storage"
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
 )
 
@@ -38,7 +38,7 @@ func asAPIError(err error) *apiError {
 	if errors.Is(err, storage.ErrNotFound) {
 		return errorf(http.StatusNotFound, protocol.CodeNotFound, "not found")
 	}
-	var re *runtime.Error
+	var re *contract.Error
 	if errors.As(err, &re) {
 		return errorf(http.StatusUnprocessableEntity, re.Code, "%s", re.Message)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/better-state/better-state/examples/todos"
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server"
 	"github.com/better-state/better-state/runtime/server/servertest"
@@ -201,7 +201,7 @@ func TestArgsAreLoggedCanonicalOrRefused(t *testing.T) {
 	}
 	for _, e := range evs {
 		b, _ := json.Marshal(e.(map[string]any)["args"])
-		if err := runtime.CheckJSON(b); err != nil {
+		if err := contract.CheckJSON(b); err != nil {
 			t.Fatalf("logged args %s: %v", b, err)
 		}
 	}
@@ -219,7 +219,7 @@ type floats struct {
 	V float64 `json:"v"`
 }
 
-var floatsType = &runtime.Type{
+var floatsType = &contract.Type{
 	Name:        "test.Floats",
 	Fingerprint: "f1",
 	Actions:     []string{"Set"},
@@ -229,7 +229,7 @@ var floatsType = &runtime.Type{
 		var a struct {
 			V string `json:"v"`
 		}
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		switch a.V {
@@ -246,7 +246,7 @@ var floatsType = &runtime.Type{
 
 // 5. A state that does not encode never reaches the log.
 func TestStateThatDoesNotEncodeIsRefused(t *testing.T) {
-	s := servertest.Start(t, servertest.Register(func(r *runtime.Registry) { r.Add(floatsType) }))
+	s := servertest.Start(t, servertest.Register(func(r *contract.Registry) { r.Add(floatsType) }))
 	set := func(v string) (int, map[string]any) {
 		return post(t, s, "f", s.Key, `{"type":"test.Floats","name":"Set","args":{"v":"`+v+`"}}`)
 	}
@@ -384,7 +384,7 @@ func TestRESTMidRangeAndRetriesWithOtherArgs(t *testing.T) {
 // 9. One server per database file.
 func TestSecondServerOnOneFileIsRefused(t *testing.T) {
 	s := startTodos(t)
-	reg := runtime.NewRegistry(todos.ListType)
+	reg := contract.NewRegistry(todos.ListType)
 	_, err := server.New(server.Config{DBPath: s.DBPath, Registry: reg})
 	if err == nil {
 		t.Fatal("a second server opened the same database file")

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/better-state/better-state/internal/storage"
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 )
 
 // Main is the whole server command: generated server mains call it with
@@ -28,12 +28,12 @@ import (
 //	server keys create [--ns NS] [--actor A] [--role admin|client]
 //	server keys list
 //	server keys revoke ID
-func Main(args []string, register ...func(*runtime.Registry)) int {
+func Main(args []string, register ...func(*contract.Registry)) int {
 	return mainIO(args, os.Stdout, os.Stderr, register...)
 }
 
-func mainIO(args []string, stdout, stderr io.Writer, register ...func(*runtime.Registry)) int {
-	reg := runtime.NewRegistry()
+func mainIO(args []string, stdout, stderr io.Writer, register ...func(*contract.Registry)) int {
+	reg := contract.NewRegistry()
 	for _, f := range register {
 		f(reg)
 	}
@@ -53,7 +53,7 @@ func envOr(name, def string) string {
 	return def
 }
 
-func serveCmd(args []string, reg *runtime.Registry, stdout, stderr io.Writer) int {
+func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	d := DefaultLimits()
@@ -193,9 +193,7 @@ func firstKey(st storage.Store) (string, error) {
 	if err != nil || len(keys) > 0 {
 		return "", err
 	}
-	key, id, hash := NewKey()
-	err = st.CreateKey(ctx, storage.APIKey{ID: id, Namespace: DefaultNamespace, Hash: hash, Actor: "admin", Role: RoleAdmin, CreatedAt: time.Now().UnixMilli()})
-	return key, err
+	return createKey(ctx, st, KeySpec{Actor: "admin", Role: RoleAdmin})
 }
 
 func keysCmd(args []string, stdout, stderr io.Writer) int {
@@ -222,24 +220,13 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 	ctx := context.Background()
 	switch args[0] {
 	case "create":
-		if *role != RoleAdmin && *role != RoleClient {
-			fmt.Fprintf(stderr, "--role must be admin or client, not %q\n", *role)
-			return 2
-		}
-		if e := checkKey(*ns); e != nil {
-			fmt.Fprintf(stderr, "bad --ns: %s\n", e.Message)
-			return 2
-		}
-		key, id, hash := NewKey()
-		if *actor == "" {
-			*actor = id
-		}
-		if err := st.CreateKey(ctx, storage.APIKey{ID: id, Namespace: *ns, Hash: hash, Actor: *actor, Role: *role, CreatedAt: time.Now().UnixMilli()}); err != nil {
+		key, err := createKey(ctx, st, KeySpec{Namespace: *ns, Actor: *actor, Role: *role})
+		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
 		fmt.Fprintln(stdout, key)
-		fmt.Fprintf(stderr, "key %s: namespace %s, actor %s, role %s (the key is shown only now)\n", id, *ns, *actor, *role)
+		fmt.Fprintf(stderr, "key %s: namespace %s, role %s (the key is shown only now)\n", keyID(key), *ns, *role)
 	case "list":
 		keys, err := st.Keys(ctx)
 		if err != nil {

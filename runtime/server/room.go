@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/better-state/better-state/internal/storage"
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/schema"
 )
@@ -45,7 +45,7 @@ type room struct {
 	bytes int64
 
 	// Owned by the loop.
-	typ       *runtime.Type
+	typ       *contract.Type
 	exists    bool
 	loadErr   error
 	state     any
@@ -339,7 +339,7 @@ func (r *room) load() {
 // replay computes the state at seq upto from the latest snapshot at or below
 // it and the events after the snapshot. It returns the state and the seq of
 // the snapshot it started from.
-func replay(ctx context.Context, st storage.Store, typ *runtime.Type, ns, key, epoch string, upto uint64, log interface {
+func replay(ctx context.Context, st storage.Store, typ *contract.Type, ns, key, epoch string, upto uint64, log interface {
 	Warn(string, ...any)
 }) (any, uint64, error) {
 	var state any
@@ -600,7 +600,7 @@ func (r *room) allow() bool {
 // apply runs one mutation on a copy of the state and, if the action
 // accepts it and the new state encodes within the size limit, makes the
 // copy the state and queues the event for the batch. Args are logged in
-// their canonical form (runtime.CanonicalArgs); what does not decode to a
+// their canonical form (contract.CanonicalArgs); what does not decode to a
 // valid state never reaches the log.
 func (r *room) apply(client string, mid uint64, actor, name string, raw json.RawMessage, rest *restMut) {
 	now := r.srv.cfg.Clock().UnixMilli()
@@ -623,11 +623,11 @@ func (r *room) apply(client string, mid uint64, actor, name string, raw json.Raw
 		r.mids[client] = mid
 	}
 	if err != nil {
-		code := runtime.ErrCode(err)
+		code := contract.ErrCode(err)
 		msg := err.Error()
 		if rj, ok := schema.AsRejection(err); ok {
 			msg = rj.Message
-		} else if e, ok := err.(*runtime.Error); ok {
+		} else if e, ok := err.(*contract.Error); ok {
 			msg = e.Message
 		}
 		if code == "" {
@@ -660,20 +660,20 @@ func (r *room) apply(client string, mid uint64, actor, name string, raw json.Raw
 func (r *room) encode(next any) ([]byte, error) {
 	b, err := r.typ.Encode(next)
 	if err != nil {
-		return nil, runtime.Errorf(protocol.CodeBadState, "the action left a state that does not encode: %v", err)
+		return nil, contract.Errorf(protocol.CodeBadState, "the action left a state that does not encode: %v", err)
 	}
 	if max := r.srv.cfg.Limits.MaxStateBytes; len(b) > max && len(b) >= len(r.enc) {
-		return nil, runtime.Errorf(protocol.CodeStateTooLarge, "the state would be %d bytes, over the limit of %d", len(b), max)
+		return nil, contract.Errorf(protocol.CodeStateTooLarge, "the state would be %d bytes, over the limit of %d", len(b), max)
 	}
 	// The states in memory together are capped too: a state may not grow
 	// while the active keys hold more than Limits.MaxRoomBytes.
 	if grow := len(b) - len(r.enc); grow > 0 && r.srv.roomBytes.Load()+3*int64(grow) > r.srv.cfg.Limits.MaxRoomBytes {
-		return nil, runtime.Errorf(protocol.CodeBusy, "the server holds its limit of %d bytes of states in memory; the state may not grow now", r.srv.cfg.Limits.MaxRoomBytes)
+		return nil, contract.Errorf(protocol.CodeBusy, "the server holds its limit of %d bytes of states in memory; the state may not grow now", r.srv.cfg.Limits.MaxRoomBytes)
 	}
 	return b, nil
 }
 
-func (r *room) create(typ *runtime.Type) error {
+func (r *room) create(typ *contract.Type) error {
 	q, err := r.nsQuota()
 	if err != nil {
 		return err

@@ -13,13 +13,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	goruntime "runtime"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/better-state/better-state/internal/storage"
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 )
 
 // Limits bound what one client can ask of the server. Every limit has a
@@ -179,7 +179,7 @@ type Config struct {
 	// MaxBatch bounds group commit (default 512; 1 = one transaction per write).
 	MaxBatch int
 	// Registry holds the served state types. Required.
-	Registry *runtime.Registry
+	Registry *contract.Registry
 	// DevKey, if set, is accepted as an admin key of namespace "default".
 	DevKey string
 	// Logger receives the server's logs (default: slog.Default()).
@@ -216,7 +216,7 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	store storage.Store
-	reg   *runtime.Registry
+	reg   *contract.Registry
 	auth  *authenticator
 
 	roomsMu sync.Mutex
@@ -292,7 +292,7 @@ func New(cfg Config) (*Server, error) {
 
 		byClient: map[clientID]*conn{},
 		quotas:   map[string]*nsQuota{},
-		pages:    make(chan struct{}, max(1, goruntime.GOMAXPROCS(0)/2)),
+		pages:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
 	}
 	s.conncap.max = cfg.Limits.MaxOpenConns
 	s.auth = newAuthenticator(st, cfg.DevKey)

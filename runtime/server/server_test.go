@@ -2,9 +2,12 @@ package server_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/better-state/better-state/examples/todos"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server"
 	"github.com/better-state/better-state/runtime/server/servertest"
@@ -170,15 +173,27 @@ func TestEpochMismatchGetsSnapshot(t *testing.T) {
 	b.expect(protocol.TSynced)
 }
 
-func TestWrongFingerprintIsRefused(t *testing.T) {
+func TestSchemaCompatibility(t *testing.T) {
 	s := startTodos(t)
 	a := connect(t, s, "c")
-	a.send(protocol.Msg{T: protocol.TSub, Key: "k", Type: "todos.List", FP: "not-the-fingerprint"})
-	e := a.expectErr(protocol.CodeFingerprint)
-	if e.Key != "k" {
-		t.Fatalf("err without key: %+v", e)
+	shape := todos.ListType.Shape
+	for _, tc := range []struct {
+		name, shape, want string
+	}{
+		{"no shape", "", "sent no shape description"},
+		{"changed field", strings.Replace(shape, "field bool items[].done", "field string items[].done", 1), "field items[].done is string on the client, bool on the server"},
+		{"extra field", shape + "field int items[].due\n", "field items[].due (int) is not on the server"},
+		{"changed action", strings.Replace(shape, "action Add(title string)", "action Add(title string, tag string)", 1), "action Add is (title string, tag string) on the client, (title string) on the server"},
+		{"extra action", shape + "action Archive()\n", "action Archive is not on the server"},
+	} {
+		a.send(protocol.Msg{T: protocol.TSub, Key: "k", Type: "todos.List", FP: "0123456789abcdef", Shape: tc.shape})
+		e := a.expectErr(protocol.CodeSchemaMismatch)
+		if e.Key != "k" || !strings.Contains(e.Message, tc.want) {
+			t.Errorf("%s: %+v, want a message with %q", tc.name, e, tc.want)
+		}
 	}
-	// The connection stays usable.
-	a.subTodos("k", 0, "")
+	// An older client: one action and one field fewer than the server's.
+	older := strings.Replace(strings.Replace(shape, "action ClearDone()\n", "", 1), "field bool items[].done\n", "", 1)
+	a.send(protocol.Msg{T: protocol.TSub, Key: "k", Type: "todos.List", FP: contract.FingerprintOf(older), Shape: older})
 	a.expect(protocol.TSynced)
 }

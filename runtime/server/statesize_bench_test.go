@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/better-state/better-state/examples/todos"
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server"
 	"github.com/better-state/better-state/schema"
@@ -26,7 +26,7 @@ func BenchmarkMutationStateSize(b *testing.B) {
 		b.Run(fmt.Sprintf("state=%dKiB", kib), func(b *testing.B) {
 			srv, err := server.New(server.Config{
 				DBPath: filepath.Join(b.TempDir(), "s.db"), Sync: "normal", Synchronous: true,
-				Registry: runtime.NewRegistry(todos.ListType), DevKey: "k",
+				Registry: contract.NewRegistry(todos.ListType), DevKey: "k",
 				Limits: server.Limits{MutationsPerSecond: 1e9, MutationBurst: 1e9, KeyMutationsPerSec: 1e9, NamespaceEventsPerSec: 1e9, NamespaceBytesPerSec: 1e12},
 			})
 			if err != nil {

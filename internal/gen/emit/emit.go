@@ -15,13 +15,12 @@ import (
 	"golang.org/x/tools/imports"
 
 	"github.com/better-state/better-state/internal/gen/model"
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 )
 
 // Import paths of the packages generated code calls.
 const (
-	RuntimePath = "github.com/better-state/better-state/runtime"
-	ClientPath  = "github.com/better-state/better-state/runtime/client"
+	RuntimePath = "github.com/better-state/better-state/runtime/contract"
 	SchemaPath  = "github.com/better-state/better-state/schema"
 	ServerPath  = "github.com/better-state/better-state/runtime/server"
 )
@@ -31,7 +30,7 @@ const Header = model.Header
 
 // ContractVersion is the version of the runtime contract generated code is
 // written for: the version of the runtime bsgen is built with.
-const ContractVersion = runtime.Version
+const ContractVersion = contract.Version
 
 // Output is the generated file of one schema package.
 type Output struct {
@@ -45,7 +44,7 @@ type Output struct {
 func Package(p *model.Package) (*Output, error) {
 	e := &emitter{p: p, f: jen.NewFilePathName(p.Path, p.Name), helpers: map[*model.Type]string{}}
 	e.f.HeaderComment(Header)
-	for _, path := range []string{RuntimePath, ClientPath, SchemaPath} {
+	for _, path := range []string{RuntimePath, SchemaPath} {
 		e.importName(path, path[strings.LastIndex(path, "/")+1:])
 	}
 
@@ -160,7 +159,8 @@ func (e *emitter) state(s *model.State) {
 	}
 	e.f.Var().Id(S+"Type").Op("=").Op("&").Qual(RuntimePath, "Type").Custom(multiLine,
 		jen.Id("Name").Op(":").Lit(s.WireName),
-		jen.Id("Fingerprint").Op(":").Lit(s.Fingerprint()),
+		jen.Id("Fingerprint").Op(":").Lit(contract.FingerprintOf(s.Shape())),
+		jen.Id("Shape").Op(":").Add(shapeLit(s.Shape())),
 		jen.Id("Actions").Op(":").Index().String().Values(actions...),
 		jen.Id("New").Op(":").Func().Params().Any().Custom(oneLine, jen.Return(jen.New(jen.Id(S)))),
 		jen.Id("Clone").Op(":").Func().Params(jen.Id("s").Any()).Any().Custom(oneLine,
@@ -172,7 +172,20 @@ func (e *emitter) state(s *model.State) {
 	e.dispatch(s)
 	e.argsFunc(s)
 	e.callFunc(s)
-	e.store(s)
+}
+
+// shapeLit spells a shape description as one string literal per line, so
+// that a diff of the generated file shows which line changed.
+func shapeLit(shape string) *jen.Statement {
+	lines := strings.SplitAfter(shape, "\n")
+	if len(lines) > 1 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	st := jen.Lit(lines[0])
+	for _, l := range lines[1:] {
+		st = st.Op("+").Line().Lit(l)
+	}
+	return st
 }
 
 func argsName(s *model.State, a *model.Action) string { return s.Name + a.Name + "Args" }
@@ -187,6 +200,8 @@ func (e *emitter) envelopes(s *model.State) {
 				g.Id(p.Field).Add(e.typ(p.Type)).Tag(map[string]string{"json": p.Name})
 			}
 		})
+		e.f.Commentf("ActionName returns %q: %s is the envelope of an action of %s.", a.Name, name, s.Name)
+		e.f.Func().Params(jen.Id(name)).Id("ActionName").Params(jen.Op("*").Id(s.Name)).String().Custom(oneLine, jen.Return(jen.Lit(a.Name)))
 	}
 }
 
@@ -278,71 +293,6 @@ func (e *emitter) callFunc(s *model.State) {
 		}
 		g.Return(jen.Qual(RuntimePath, "UnknownAction").Call(jen.Lit(s.WireName), jen.Id("action")))
 	})
-}
-
-func (e *emitter) store(s *model.State) {
-	S := s.Name
-	st := S + "Store"
-	e.declare(st)
-	e.declare("Open" + S)
-	e.f.Commentf("%s is a typed store of one %s key.", st, S)
-	e.f.Type().Id(st).Struct(jen.Id("store").Op("*").Qual(ClientPath, "Store"))
-
-	e.f.Commentf("Open%s opens the %s stored under key.", S, S)
-	e.f.Func().Id("Open"+S).Params(jen.Id("c").Op("*").Qual(ClientPath, "Client"), jen.Id("key").String()).Params(jen.Op("*").Id(st), jen.Error()).Block(
-		jen.List(jen.Id("s"), jen.Err()).Op(":=").Id("c").Dot("Open").Call(jen.Id(S+"Type"), jen.Id("key")),
-		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
-		jen.Return(jen.Op("&").Id(st).Values(jen.Id("store").Op(":").Id("s")), jen.Nil()),
-	)
-
-	recv := func(name string) *jen.Statement { return jen.Id(name).Op("*").Id(st) }
-	e.f.Comment("Key returns the store's key.")
-	e.f.Func().Params(recv("s")).Id("Key").Params().String().Custom(oneLine, jen.Return(jen.Id("s").Dot("store").Dot("Key").Call()))
-	e.f.Comment("Store returns the untyped store behind s.")
-	e.f.Func().Params(recv("s")).Id("Store").Params().Op("*").Qual(ClientPath, "Store").Custom(oneLine, jen.Return(jen.Id("s").Dot("store")))
-	e.f.Comment("Get returns a copy of the current view.")
-	e.f.Func().Params(recv("s")).Id("Get").Params().Id(S).Custom(oneLine,
-		jen.Return(jen.Op("*").Id("s").Dot("store").Dot("View").Call().Assert(jen.Op("*").Id(S))))
-	e.f.Comment("Subscribe calls fn with each new view until cancel is called.")
-	e.f.Func().Params(recv("s")).Id("Subscribe").Params(jen.Id("fn").Func().Params(jen.Id(S))).Params(jen.Id("cancel").Func().Params()).Block(
-		jen.Return(jen.Id("s").Dot("store").Dot("Subscribe").Call(
-			jen.Func().Params(jen.Id("v").Any()).Custom(oneLine, jen.Id("fn").Call(jen.Op("*").Id("v").Assert(jen.Op("*").Id(S)))))))
-
-	for _, a := range s.Actions {
-		r := receiverName(a)
-		params := make([]jen.Code, len(a.Params))
-		var fields []jen.Code
-		for i, p := range a.Params {
-			if a.Variadic && i == len(a.Params)-1 {
-				params[i] = jen.Id(p.Name).Op("...").Add(e.typ(p.Type.Elem))
-			} else {
-				params[i] = jen.Id(p.Name).Add(e.typ(p.Type))
-			}
-			fields = append(fields, jen.Id(p.Field).Op(":").Id(p.Name))
-		}
-		e.f.Commentf("%s applies %s.%s to the view at once and queues it for the server.", a.Name, S, a.Name)
-		e.f.Func().Params(recv(r)).Id(a.Name).Params(params...).Error().Block(
-			jen.Return(jen.Id(r).Dot("store").Dot("Mutate").Call(jen.Lit(a.Name), jen.Op("&").Id(argsName(s, a)).Values(fields...))),
-		)
-	}
-}
-
-// receiverName picks a receiver name that no parameter of a uses.
-func receiverName(a *model.Action) string {
-	taken := map[string]bool{}
-	for _, p := range a.Params {
-		taken[p.Name] = true
-	}
-	for _, n := range []string{"s", "st", "store_"} {
-		if !taken[n] {
-			return n
-		}
-	}
-	for i := 0; ; i++ {
-		if n := "s" + strconv.Itoa(i); !taken[n] {
-			return n
-		}
-	}
 }
 
 // typ spells t.

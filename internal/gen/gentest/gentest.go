@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/schema"
 )
 
@@ -132,7 +132,7 @@ func Act[S any](action string, args any, direct func(s *S, c schema.Ctx) error) 
 // one through JSON and t's dispatcher, one by calling the method, and fails
 // unless the states and the errors' codes are identical. It also fails if a
 // type's action has no case.
-func AssertEnvelopeMatchesDirect[S any](t *testing.T, typ *runtime.Type, start func() *S, cases []Case[S]) {
+func AssertEnvelopeMatchesDirect[S any](t *testing.T, typ *contract.Type, start func() *S, cases []Case[S]) {
 	t.Helper()
 	covered := map[string]bool{}
 	for i, c := range cases {
@@ -145,7 +145,7 @@ func AssertEnvelopeMatchesDirect[S any](t *testing.T, typ *runtime.Type, start f
 		direct := typ.Clone(start()).(*S)
 		errE := typ.Apply(viaEnvelope, Ctx(uint64(i+1)), c.Action, args)
 		errD := c.Direct(direct, Ctx(uint64(i+1)))
-		if runtime.ErrCode(errE) != runtime.ErrCode(errD) || (errE == nil) != (errD == nil) {
+		if contract.ErrCode(errE) != contract.ErrCode(errD) || (errE == nil) != (errD == nil) {
 			t.Errorf("%s %s: envelope error %v, direct error %v", c.Action, args, errE, errD)
 		}
 		if !reflect.DeepEqual(viaEnvelope, direct) {

@@ -134,6 +134,8 @@ func Load(dir string, patterns []string) (*Program, []model.Diagnostic, error) {
 		for _, e := range p.Errors {
 			if d, ok := errorDiagnostic(e); ok {
 				diags = append(diags, d)
+			} else if e.Pos == "" || e.Pos == "-" {
+				loadErrs = append(loadErrs, errors.New(e.Msg))
 			} else {
 				loadErrs = append(loadErrs, e)
 			}
@@ -258,6 +260,8 @@ func describePackage(p *packages.Package) (*Schema, []model.Diagnostic) {
 						}
 						if c := stateDirective(doc); c != nil {
 							found = append(found, marked{spec, c})
+						} else if c := nearDirective(doc); c != nil {
+							d.errorf(c.Pos(), "%q is not a bsgen directive: mark a state type with //bs:state (lower case, no space after //)", c.Text)
 						}
 					}
 				}
@@ -266,7 +270,7 @@ func describePackage(p *packages.Package) (*Schema, []model.Diagnostic) {
 	}
 	delete(mp.Declared, "_")
 	if len(found) == 0 {
-		return nil, nil
+		return nil, d.diags
 	}
 	s := &Schema{Pkg: p, Model: mp}
 	wire := map[string]string{}
@@ -294,6 +298,21 @@ func describePackage(p *packages.Package) (*Schema, []model.Diagnostic) {
 	return s, d.diags
 }
 
+// nearDirective returns a line of doc that looks like a misspelt
+// //bs:state ("// bs:state", "//bs:State", "//bs:stat"), if any.
+func nearDirective(doc *ast.CommentGroup) *ast.Comment {
+	if doc == nil {
+		return nil
+	}
+	for _, c := range doc.List {
+		t := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(c.Text, "//")))
+		if strings.HasPrefix(t, "bs:") || strings.HasPrefix(t, "bs :") || strings.HasPrefix(t, "bsstate") {
+			return c
+		}
+	}
+	return nil
+}
+
 // stateDirective returns the //bs:state line of doc, if any.
 func stateDirective(doc *ast.CommentGroup) *ast.Comment {
 	if doc == nil {
@@ -306,10 +325,6 @@ func stateDirective(doc *ast.CommentGroup) *ast.Comment {
 	}
 	return nil
 }
-
-// storeMethods are the methods every generated store has; an action may
-// not take their names.
-var storeMethods = map[string]bool{"Get": true, "Key": true, "Store": true, "Subscribe": true}
 
 func (d *describer) describeState(spec *ast.TypeSpec, dir *ast.Comment) (*model.State, []ActionFunc) {
 	name := spec.Name.Name
@@ -370,7 +385,19 @@ var errorType = types.Universe.Lookup("error").Type()
 // describeAction returns the action m is, or nil if m is a helper.
 func (d *describer) describeAction(st *model.State, named *types.Named, m *types.Func) *model.Action {
 	sig := m.Type().(*types.Signature)
-	if !m.Exported() || sig.Params().Len() == 0 || !isSchemaCtx(sig.Params().At(0).Type()) {
+	if !m.Exported() {
+		return nil
+	}
+	if sig.Params().Len() == 0 || !isSchemaCtx(sig.Params().At(0).Type()) {
+		for i := 1; i < sig.Params().Len(); i++ {
+			if isSchemaCtx(sig.Params().At(i).Type()) {
+				d.errorf(m.Pos(), "%s.%s takes schema.Ctx as parameter %d: an action takes it first, func (*%s) %s(ctx schema.Ctx, ...) error", st.Name, m.Name(), i+1, st.Name, m.Name())
+				return nil
+			}
+		}
+		if sig.Results().Len() == 1 && types.Identical(sig.Results().At(0).Type(), errorType) {
+			d.warnf(m.Pos(), "%s.%s returns error like an action but does not take schema.Ctx first, so it is not an action; make it func (*%s) %s(ctx schema.Ctx, ...) error, or unexport it if it is a helper", st.Name, m.Name(), st.Name, m.Name())
+		}
 		return nil
 	}
 	if sig.Results().Len() != 1 || !types.Identical(sig.Results().At(0).Type(), errorType) {
@@ -379,10 +406,6 @@ func (d *describer) describeAction(st *model.State, named *types.Named, m *types
 	}
 	if _, ptr := sig.Recv().Type().(*types.Pointer); !ptr {
 		d.errorf(m.Pos(), "action %s.%s has a value receiver, so it cannot change the state; declare it on *%s", st.Name, m.Name(), st.Name)
-		return nil
-	}
-	if storeMethods[m.Name()] {
-		d.errorf(m.Pos(), "action %s.%s clashes with the method %sStore.%s of the generated store; rename the action", st.Name, m.Name(), st.Name, m.Name())
 		return nil
 	}
 	a := &model.Action{Name: m.Name(), Variadic: sig.Variadic(), Pos: d.pos(m.Pos())}
@@ -422,6 +445,10 @@ func (d *describer) checkState(named *types.Named) {
 	for i := 0; i < s.NumFields(); i++ {
 		f := s.Field(i)
 		what := fmt.Sprintf("field %s.%s of state %s", named.Obj().Name(), f.Name(), named.Obj().Name())
+		if !f.Exported() && !f.Embedded() {
+			d.warnf(f.Pos(), "%s is unexported, so it is never synced or stored (encoding/json skips it) and replicas may disagree on it; export it, or keep it out of the state", what)
+			continue
+		}
 		if d.checkType(f.Type(), f.Pos(), what, false) {
 			if opaque := d.sharedOpaque(f.Type(), map[types.Type]bool{}); opaque != nil {
 				d.warnf(f.Pos(), "%s reaches %s, a struct of another package holding pointers, slices or maps: Clone copies it by value, so copies share that memory; declare the type in the schema package",
@@ -648,11 +675,23 @@ func (d *describer) convert(t types.Type) *model.Type {
 		}
 		if mt.Local || d.spellable(u.Underlying(), map[types.Type]bool{}) {
 			mt.Underlying = d.convert(u.Underlying())
+		} else if d.sameModule(obj.Pkg()) {
+			mt.Wire = d.convert(u.Underlying())
 		}
 		return mt
 	}
 	// A channel, function or interface where encoding/json ignores it.
 	return &model.Type{Kind: model.Other, Name: types.TypeString(t, types.RelativeTo(d.pkg.Types))}
+}
+
+// sameModule reports whether p belongs to the schema package's module: its
+// types are spelled out in the shape (model.State.Shape), like local ones.
+func (d *describer) sameModule(p *types.Package) bool {
+	m := d.pkg.Module
+	if p == nil || m == nil {
+		return false
+	}
+	return p.Path() == m.Path || strings.HasPrefix(p.Path(), m.Path+"/")
 }
 
 // spellable reports whether the underlying type of another package's named

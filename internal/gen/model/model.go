@@ -8,8 +8,6 @@
 package model
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"strconv"
@@ -95,10 +93,14 @@ type Type struct {
 	// opaque type: one from another package that is copied by value (a
 	// struct such as time.Time, or a type bsgen cannot spell).
 	Underlying *Type
-	Elem       *Type    // Pointer, Slice, Array, Map
-	Key        *Type    // Map
-	Len        int64    // Array
-	Fields     []*Field // Struct
+	// Wire is the underlying type of an opaque Named type from another
+	// package of the schema's module, for the shape description only (see
+	// State.Shape): its fields travel on the wire like a local type's.
+	Wire   *Type
+	Elem   *Type    // Pointer, Slice, Array, Map
+	Key    *Type    // Map
+	Len    int64    // Array
+	Fields []*Field // Struct
 }
 
 // Field is one struct field.
@@ -280,84 +282,5 @@ func (t *Type) write(b *strings.Builder, qualifyLocal bool) {
 			}
 		}
 		b.WriteByte('}')
-	}
-}
-
-// Fingerprint returns the first 16 hex digits of the SHA-256 of the
-// state's canonical shape description (see Shape).
-func (s *State) Fingerprint() string {
-	sum := sha256.Sum256([]byte(s.Shape()))
-	return hex.EncodeToString(sum[:])[:16]
-}
-
-// Shape is the canonical description of the state's shape and its
-// actions' shapes that the fingerprint hashes: the wire name, the state's
-// type with every local named type spelled out (fields by Go name, JSON
-// name and type), and each action's name and parameters, one per line.
-// Changing any of them changes the fingerprint; reordering the declarations
-// in the source does not.
-func (s *State) Shape() string {
-	var b strings.Builder
-	b.WriteString("state " + s.WireName + " = ")
-	describe(&b, s.Type, map[*Type]bool{})
-	b.WriteByte('\n')
-	for _, a := range s.Actions {
-		b.WriteString("action " + a.Name + "(")
-		for i, p := range a.Params {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(p.Name + " ")
-			if a.Variadic && i == len(a.Params)-1 {
-				b.WriteString("...")
-			}
-			describe(&b, p.Type, map[*Type]bool{})
-		}
-		b.WriteString(")\n")
-	}
-	return b.String()
-}
-
-// describe writes t with local named types expanded once per path: a
-// recursive reference is written as its name only.
-func describe(b *strings.Builder, t *Type, open map[*Type]bool) {
-	switch t.Kind {
-	case Named:
-		t.write(b, true)
-		if t.Local && t.Underlying != nil && !open[t] {
-			open[t] = true
-			b.WriteByte('=')
-			describe(b, t.Underlying, open)
-			delete(open, t)
-		}
-	case Pointer:
-		b.WriteByte('*')
-		describe(b, t.Elem, open)
-	case Slice:
-		b.WriteString("[]")
-		describe(b, t.Elem, open)
-	case Array:
-		b.WriteString("[" + strconv.FormatInt(t.Len, 10) + "]")
-		describe(b, t.Elem, open)
-	case Map:
-		b.WriteString("map[")
-		describe(b, t.Key, open)
-		b.WriteByte(']')
-		describe(b, t.Elem, open)
-	case Struct:
-		b.WriteString("struct{")
-		for i, f := range t.Fields {
-			if i > 0 {
-				b.WriteString("; ")
-			}
-			if f.Embedded {
-				b.WriteString("embed ")
-			}
-			b.WriteString(f.Name + " " + strconv.Quote(f.JSON) + " ")
-			describe(b, f.Type, open)
-		}
-		b.WriteByte('}')
-	default:
-		t.write(b, true)
 	}
 }

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"regexp"
 	"strings"
 	"testing"
 )
@@ -45,23 +44,24 @@ func listState(paramType *Type) *State {
 	}}
 }
 
-func TestFingerprint(t *testing.T) {
+func TestShape(t *testing.T) {
 	str := &Type{Kind: Basic, Name: "string"}
 	s := listState(str)
-	fp := s.Fingerprint()
-	if !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(fp) {
-		t.Fatalf("fingerprint %q", fp)
-	}
-	if listState(str).Fingerprint() != fp {
-		t.Fatal("the same shape gave another fingerprint")
-	}
 	shape := s.Shape()
-	for _, want := range []string{"state todos.List = todos.List=struct{Items \"items\" []todos.Item=struct{ID \"id\" string; Next \"next\" *todos.Item}}", "action Add(title string)"} {
-		if !strings.Contains(shape, want) {
-			t.Errorf("shape lacks %q:\n%s", want, shape)
-		}
+	if listState(str).Shape() != shape {
+		t.Fatal("the same state gave another shape")
 	}
-	// Each change of shape changes the fingerprint.
+	want := "state todos.List\n" +
+		"field [] items\n" +
+		"field {} items[]\n" +
+		"field string items[].id\n" +
+		"field * items[].next\n" +
+		"field @todos.Item items[].next\n" +
+		"action Add(title string)\n"
+	if shape != want {
+		t.Errorf("shape:\n%s\nwant:\n%s", shape, want)
+	}
+	// Each change of shape changes the description.
 	changes := map[string]func(*State){
 		"param type":  func(s *State) { s.Actions[0].Params[0].Type = &Type{Kind: Basic, Name: "int"} },
 		"param name":  func(s *State) { s.Actions[0].Params[0].Name = "name" },
@@ -76,13 +76,30 @@ func TestFingerprint(t *testing.T) {
 			s.Actions[0].Params[0].Type = &Type{Kind: Slice, Elem: str}
 			s.Actions[0].Variadic = true
 		},
+		"field of another package's type": func(s *State) {
+			other := &Type{Kind: Named, Name: "Meta", PkgPath: "x/shared", PkgName: "shared",
+				Wire: &Type{Kind: Struct, Fields: []*Field{{Name: "Tag", JSON: "tag", Type: str, Exported: true}}}}
+			s.Type.Underlying.Fields = append(s.Type.Underlying.Fields, &Field{Name: "Meta", JSON: "meta", Type: other, Exported: true})
+		},
 	}
 	for name, change := range changes {
 		s := listState(str)
 		change(s)
-		if s.Fingerprint() == fp {
-			t.Errorf("changing the %s kept the fingerprint", name)
+		if s.Shape() == shape {
+			t.Errorf("changing the %s kept the shape", name)
 		}
+	}
+	// Unexported and json:"-" fields are not on the wire; an untagged
+	// embedded struct's fields are promoted, as encoding/json does.
+	s = listState(str)
+	base := &Type{Kind: Named, Name: "Base", PkgPath: "x/todos", PkgName: "todos", Local: true,
+		Underlying: &Type{Kind: Struct, Fields: []*Field{{Name: "Rev", JSON: "rev", Type: &Type{Kind: Basic, Name: "int"}, Exported: true}}}}
+	s.Type.Underlying.Fields = append(s.Type.Underlying.Fields,
+		&Field{Name: "cache", JSON: "cache", Type: str},
+		&Field{Name: "Skip", JSON: "-", Type: str, Exported: true},
+		&Field{Name: "Base", JSON: "Base", Type: base, Embedded: true, Exported: true})
+	if got := s.Shape(); got != strings.Replace(shape, "action", "field int rev\naction", 1) {
+		t.Errorf("shape with unexported, skipped and embedded fields:\n%s", got)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/server"
 )
 
@@ -24,13 +24,13 @@ const DevKey = "bs-test-dev-key"
 type Option func(*options)
 
 type options struct {
-	register []func(*runtime.Registry)
+	register []func(*contract.Registry)
 	config   func(*server.Config)
 	dbPath   string
 }
 
 // Register adds a schema package's Register function.
-func Register(fn func(*runtime.Registry)) Option {
+func Register(fn func(*contract.Registry)) Option {
 	return func(o *options) { o.register = append(o.register, fn) }
 }
 
@@ -92,8 +92,27 @@ func (s *Server) Server() *server.Server {
 	return s.srv
 }
 
+// CreateKey makes an API key of namespace ns with role server.RoleAdmin or
+// server.RoleClient.
+func (s *Server) CreateKey(ns, role string) string {
+	s.t.Helper()
+	key, err := s.Server().CreateKey(context.Background(), server.KeySpec{Namespace: ns, Role: role})
+	if err != nil {
+		s.t.Fatalf("servertest: creating a key: %v", err)
+	}
+	return key
+}
+
+// RevokeKey revokes key.
+func (s *Server) RevokeKey(key string) {
+	s.t.Helper()
+	if err := s.Server().RevokeKey(context.Background(), key); err != nil {
+		s.t.Fatalf("servertest: revoking a key: %v", err)
+	}
+}
+
 func (s *Server) serve(ln net.Listener) {
-	reg := runtime.NewRegistry()
+	reg := contract.NewRegistry()
 	for _, f := range s.opts.register {
 		f(reg)
 	}

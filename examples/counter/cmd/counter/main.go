@@ -1,61 +1,46 @@
 // Command counter is the command-line client of the counter app.
 //
-//	counter [flags] add N | reset | show
+//	counter [flags] add N        add N (an integer, not zero)
+//	counter [flags] reset        set the counter back to zero
+//	counter [flags] show         print the counter
+//	counter [flags] watch        print each new value until interrupted
+//
+// Flags: --url (env BS_URL), --key (env BS_KEY), --dir, --counter, --wait.
+// It exits 1 with the server's reason when the server refuses it.
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
-	"time"
 
 	"github.com/better-state/better-state/examples/counter"
 	"github.com/better-state/better-state/runtime/client"
+	"github.com/better-state/better-state/runtime/client/cli"
 )
 
-func main() {
-	url := flag.String("url", "ws://127.0.0.1:8080/v1/ws", "server WebSocket URL")
-	key := flag.String("key", os.Getenv("BS_KEY"), "API key (env BS_KEY)")
-	dir := flag.String("dir", ".counter", "where this client keeps its queue and last state")
-	name := flag.String("counter", "main", "the counter's key")
-	flag.Parse()
-	c, err := client.Dial(context.Background(), *url, client.Options{APIKey: *key, Dir: *dir})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	defer c.Close()
-	s, err := counter.OpenCounter(c, *name)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	online := c.WaitSynced(ctx) == nil
-	switch flag.Arg(0) {
-	case "add":
-		n, _ := strconv.Atoi(flag.Arg(1))
-		err = s.Add(n)
-	case "reset":
-		err = s.Reset()
-	case "show":
-	default:
-		fmt.Fprintln(os.Stderr, "usage: counter [flags] add N | reset | show")
-		os.Exit(2)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if online {
-		online = c.WaitSynced(ctx) == nil
-	}
-	v := s.Get()
-	fmt.Printf("%d (changes: %d, last by %q)\n", v.N, v.Changes, v.LastBy)
-	if !online {
-		fmt.Println("(offline: changes are queued and sent on the next run that reaches the server)")
-	}
+type store = client.Typed[counter.Counter]
+
+var app = &cli.App[counter.Counter]{
+	Name: "counter", Type: counter.CounterType, KeyFlag: "counter", Print: show,
+	Commands: []cli.Command[counter.Counter]{
+		{Name: "add", Args: "N", MinArgs: 1, Do: func(s *store, a []string) error {
+			n, err := strconv.Atoi(a[0])
+			if err != nil {
+				return cli.Usagef("N must be an integer, not %q", a[0])
+			}
+			return s.Mutate(counter.CounterAddArgs{N: n})
+		}},
+		{Name: "reset", Do: func(s *store, a []string) error {
+			return s.Mutate(counter.CounterResetArgs{})
+		}},
+		{Name: "show"},
+	},
+}
+
+func main() { os.Exit(app.Run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func show(w io.Writer, v counter.Counter) {
+	fmt.Fprintf(w, "%d (changes: %d, last by %q)\n", v.N, v.Changes, v.LastBy)
 }

@@ -17,7 +17,7 @@ func pollsCmd(t *testing.T, s *servertest.Server, dir string, args ...string) (s
 	t.Helper()
 	var out, errb bytes.Buffer
 	base := []string{"--url", s.URL, "--key", s.Key, "--dir", dir, "--wait", "2s"}
-	code := run(append(base, args...), &out, &errb)
+	code := app.Run(append(base, args...), &out, &errb)
 	return out.String(), errb.String(), code
 }
 

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/better-state/better-state/examples/todos"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/server/servertest"
 )
 
@@ -17,7 +18,7 @@ func todosCmd(t *testing.T, s *servertest.Server, dir string, args ...string) (s
 	t.Helper()
 	var out, errb bytes.Buffer
 	base := []string{"--url", s.URL, "--key", s.Key, "--dir", dir, "--wait", "2s"}
-	code := run(append(base, args...), &out, &errb)
+	code := app.Run(append(base, args...), &out, &errb)
 	if errb.Len() > 0 {
 		t.Logf("stderr: %s", errb.String())
 	}
@@ -57,4 +58,58 @@ func TestTwoTerminalsAndOffline(t *testing.T) {
 	if strings.Count(out, "eggs") != 1 || !strings.Contains(out, "[x] "+id) {
 		t.Fatalf("other terminal after resync: %q", out)
 	}
+}
+
+// The CLI tells "the server refuses this client" from "the server is out of
+// reach": each refusal exits 1 and prints the server's reason.
+func TestRefusedClientExitsWithTheReason(t *testing.T) {
+	s := servertest.Start(t, servertest.Register(todos.Register))
+	run := func(t *testing.T, url, key string, args ...string) (string, string, int) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		base := []string{"--url", url, "--key", key, "--dir", t.TempDir(), "--wait", "5s"}
+		code := app.Run(append(base, args...), &out, &errb)
+		return out.String(), errb.String(), code
+	}
+	t.Run("wrong key", func(t *testing.T) {
+		_, stderr, code := run(t, s.URL, "bs_nope_nope", "add", "x")
+		if code != 1 || !strings.Contains(stderr, "unauthorized") {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+	})
+	t.Run("no key", func(t *testing.T) {
+		_, stderr, code := run(t, s.URL, "", "list")
+		if code != 1 || strings.Count(stderr, "unauthorized") != 1 {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+	})
+	t.Run("revoked key", func(t *testing.T) {
+		key := s.CreateKey("default", "client")
+		if _, stderr, code := run(t, s.URL, key, "list"); code != 0 {
+			t.Fatalf("a fresh key: exit %d, stderr %q", code, stderr)
+		}
+		s.RevokeKey(key)
+		_, stderr, code := run(t, s.URL, key, "list")
+		if code != 1 || !strings.Contains(stderr, "unauthorized") {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+	})
+	t.Run("unknown type", func(t *testing.T) {
+		other := servertest.Start(t, servertest.Register(func(r *contract.Registry) {}))
+		_, stderr, code := run(t, other.URL, other.Key, "add", "x")
+		if code != 1 || !strings.Contains(stderr, "unknown_type") {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+	})
+	t.Run("schema mismatch", func(t *testing.T) {
+		// A server built from a schema whose items' done is a string.
+		changed := *todos.ListType
+		changed.Shape = strings.Replace(changed.Shape, "field bool items[].done", "field string items[].done", 1)
+		changed.Fingerprint = contract.FingerprintOf(changed.Shape)
+		other := servertest.Start(t, servertest.Register(func(r *contract.Registry) { r.Add(&changed) }))
+		_, stderr, code := run(t, other.URL, other.Key, "add", "x")
+		if code != 1 || !strings.Contains(stderr, "schema_mismatch") || !strings.Contains(stderr, "field items[].done is bool on the client, string on the server") {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+	})
 }

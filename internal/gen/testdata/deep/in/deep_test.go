@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/better-state/better-state/internal/gen/gentest"
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/schema"
 )
 
@@ -139,7 +139,7 @@ func TestEnvelopeMatchesDirect(t *testing.T) {
 		gentest.Act("Explode", BoardExplodeArgs{}, func(b *Board, c schema.Ctx) (err error) {
 			defer func() {
 				if recover() != nil {
-					err = runtime.Errorf(runtime.CodeActionPanic, "panicked")
+					err = contract.Errorf(contract.CodeActionPanic, "panicked")
 				}
 			}()
 			return b.Explode(c)
@@ -169,20 +169,20 @@ func TestDispatchErrors(t *testing.T) {
 	for _, tc := range []struct {
 		action, args, code string
 	}{
-		{"Nope", `{}`, runtime.CodeUnknownAction},
-		{"setTitle", `{}`, runtime.CodeUnknownAction},
-		{"SetTitle", `{"title": 5}`, runtime.CodeBadArgs},
-		{"SetTitle", `{"title": "a", "extra": 1}`, runtime.CodeBadArgs},
-		{"SetTitle", `{"title": "a"} {}`, runtime.CodeBadArgs},
-		{"SetTitle", `["a"]`, runtime.CodeBadArgs},
-		{"Tag", `{"tags": "a"}`, runtime.CodeBadArgs},
-		{"Count", `{"at": "yesterday"}`, runtime.CodeBadArgs},
+		{"Nope", `{}`, contract.CodeUnknownAction},
+		{"setTitle", `{}`, contract.CodeUnknownAction},
+		{"SetTitle", `{"title": 5}`, contract.CodeBadArgs},
+		{"SetTitle", `{"title": "a", "extra": 1}`, contract.CodeBadArgs},
+		{"SetTitle", `{"title": "a"} {}`, contract.CodeBadArgs},
+		{"SetTitle", `["a"]`, contract.CodeBadArgs},
+		{"Tag", `{"tags": "a"}`, contract.CodeBadArgs},
+		{"Count", `{"at": "yesterday"}`, contract.CodeBadArgs},
 		{"SetTitle", `{"title": ""}`, "empty_title"},
-		{"Explode", ``, runtime.CodeActionPanic},
+		{"Explode", ``, contract.CodeActionPanic},
 	} {
 		b := full()
 		err := BoardType.Apply(b, gentest.Ctx(1), tc.action, []byte(tc.args))
-		if got := runtime.ErrCode(err); got != tc.code {
+		if got := contract.ErrCode(err); got != tc.code {
 			t.Errorf("%s %s: code %q (%v), want %q", tc.action, tc.args, got, err, tc.code)
 		}
 	}
@@ -211,10 +211,10 @@ func TestDescriptors(t *testing.T) {
 	if _, ok := BoardType.New().(*Board); !ok {
 		t.Fatal("New does not return *Board")
 	}
-	if err := CounterType.Apply(CounterType.New(), gentest.Ctx(1), "Inc", nil); runtime.ErrCode(err) != runtime.CodeUnknownAction {
+	if err := CounterType.Apply(CounterType.New(), gentest.Ctx(1), "Inc", nil); contract.ErrCode(err) != contract.CodeUnknownAction {
 		t.Fatalf("Counter.Inc: %v", err)
 	}
-	r := runtime.NewRegistry()
+	r := contract.NewRegistry()
 	Register(r)
 	if got := r.Names(); !slices.Equal(got, []string{"deep.Board", "tests.Counter"}) {
 		t.Fatalf("registered %v", got)

@@ -7,16 +7,15 @@ import (
 	"slices"
 	"time"
 
-	"github.com/better-state/better-state/runtime"
-	"github.com/better-state/better-state/runtime/client"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/schema"
 )
 
 // This file was generated for version 1 of the runtime contract. If these
 // lines fail to compile, the generated code is stale: regenerate with bsgen.
 const (
-	_ = runtime.RegenerateWithBsgen(1 - runtime.MinVersion)
-	_ = runtime.RegenerateWithBsgen(runtime.MaxVersion - 1)
+	_ = contract.RegenerateWithBsgen(1 - contract.MinVersion)
+	_ = contract.RegenerateWithBsgen(contract.MaxVersion - 1)
 )
 
 // BoardAddPersonArgs is the envelope of Board.AddPerson's arguments.
@@ -26,6 +25,9 @@ type BoardAddPersonArgs struct {
 	HomeURL *string `json:"homeURL"`
 }
 
+// ActionName returns "AddPerson": BoardAddPersonArgs is the envelope of an action of Board.
+func (BoardAddPersonArgs) ActionName(*Board) string { return "AddPerson" }
+
 // BoardCountArgs is the envelope of Board.Count's arguments.
 type BoardCountArgs struct {
 	Deltas map[string]int `json:"deltas"`
@@ -33,23 +35,38 @@ type BoardCountArgs struct {
 	Grid   [2][]int       `json:"grid"`
 }
 
+// ActionName returns "Count": BoardCountArgs is the envelope of an action of Board.
+func (BoardCountArgs) ActionName(*Board) string { return "Count" }
+
 // BoardExplodeArgs is the envelope of Board.Explode's arguments.
 type BoardExplodeArgs struct{}
+
+// ActionName returns "Explode": BoardExplodeArgs is the envelope of an action of Board.
+func (BoardExplodeArgs) ActionName(*Board) string { return "Explode" }
 
 // BoardGrowArgs is the envelope of Board.Grow's arguments.
 type BoardGrowArgs struct {
 	Value int `json:"value"`
 }
 
+// ActionName returns "Grow": BoardGrowArgs is the envelope of an action of Board.
+func (BoardGrowArgs) ActionName(*Board) string { return "Grow" }
+
 // BoardSetTitleArgs is the envelope of Board.SetTitle's arguments.
 type BoardSetTitleArgs struct {
 	Title string `json:"title"`
 }
 
+// ActionName returns "SetTitle": BoardSetTitleArgs is the envelope of an action of Board.
+func (BoardSetTitleArgs) ActionName(*Board) string { return "SetTitle" }
+
 // BoardTagArgs is the envelope of Board.Tag's arguments.
 type BoardTagArgs struct {
 	Tags []string `json:"tags"`
 }
+
+// ActionName returns "Tag": BoardTagArgs is the envelope of an action of Board.
+func (BoardTagArgs) ActionName(*Board) string { return "Tag" }
 
 // CloneBoard returns a deep copy of src that shares no memory with it.
 func CloneBoard(src *Board) *Board {
@@ -116,15 +133,103 @@ func CloneBoard(src *Board) *Board {
 }
 
 // BoardType describes Board to the runtime.
-var BoardType = &runtime.Type{
+var BoardType = &contract.Type{
 	Name:        "deep.Board",
-	Fingerprint: "917fc5c427fac04e",
-	Actions:     []string{"AddPerson", "Count", "Explode", "Grow", "SetTitle", "Tag"},
-	New:         func() any { return new(Board) },
-	Clone:       func(s any) any { return CloneBoard(s.(*Board)) },
-	Dispatch:    dispatchBoard,
-	Args:        argsBoard,
-	Call:        callBoard,
+	Fingerprint: "c38963ea807bae50",
+	Shape: "state deep.Board\n" +
+		"field {} anon\n" +
+		"field int anon.Level\n" +
+		"field [] anon.notes\n" +
+		"field string anon.notes[]\n" +
+		"field map[string] by_team\n" +
+		"field [] by_team{}\n" +
+		"field {} by_team{}[]\n" +
+		"field time.Time by_team{}[].born\n" +
+		"field [] by_team{}[].emails\n" +
+		"field string by_team{}[].emails[]\n" +
+		"field * by_team{}[].friend\n" +
+		"field @deep.Person by_team{}[].friend\n" +
+		"field map[string] by_team{}[].meta\n" +
+		"field string by_team{}[].meta{}\n" +
+		"field string by_team{}[].name\n" +
+		"field map[string] counts\n" +
+		"field int counts{}\n" +
+		"field * deadline\n" +
+		"field time.Time deadline\n" +
+		"field []byte extra\n" +
+		"field [3] fixed\n" +
+		"field int fixed[]\n" +
+		"field [2] grid\n" +
+		"field [] grid[]\n" +
+		"field int grid[][]\n" +
+		"field map[string] index\n" +
+		"field [] index{}\n" +
+		"field string index{}[]\n" +
+		"field [] labels\n" +
+		"field string labels[]\n" +
+		"field map[string] nested\n" +
+		"field map[string] nested{}\n" +
+		"field [] nested{}{}\n" +
+		"field int nested{}{}[]\n" +
+		"field * owner\n" +
+		"field {} owner\n" +
+		"field time.Time owner.born\n" +
+		"field [] owner.emails\n" +
+		"field string owner.emails[]\n" +
+		"field * owner.friend\n" +
+		"field @deep.Person owner.friend\n" +
+		"field map[string] owner.meta\n" +
+		"field string owner.meta{}\n" +
+		"field string owner.name\n" +
+		"field {} pair\n" +
+		"field [] pair.Left\n" +
+		"field string pair.Left[]\n" +
+		"field [] pair.Right\n" +
+		"field string pair.Right[]\n" +
+		"field [] people\n" +
+		"field {} people[]\n" +
+		"field time.Time people[].born\n" +
+		"field [] people[].emails\n" +
+		"field string people[].emails[]\n" +
+		"field * people[].friend\n" +
+		"field @deep.Person people[].friend\n" +
+		"field map[string] people[].meta\n" +
+		"field string people[].meta{}\n" +
+		"field string people[].name\n" +
+		"field []byte raw\n" +
+		"field [] refs\n" +
+		"field * refs[]\n" +
+		"field {} refs[]\n" +
+		"field time.Time refs[].born\n" +
+		"field [] refs[].emails\n" +
+		"field string refs[].emails[]\n" +
+		"field * refs[].friend\n" +
+		"field @deep.Person refs[].friend\n" +
+		"field map[string] refs[].meta\n" +
+		"field string refs[].meta{}\n" +
+		"field string refs[].name\n" +
+		"field * root\n" +
+		"field {} root\n" +
+		"field [] root.children\n" +
+		"field * root.children[]\n" +
+		"field @deep.Node root.children[]\n" +
+		"field int root.value\n" +
+		"field [] tags\n" +
+		"field string tags[]\n" +
+		"field string title\n" +
+		"field time.Time when\n" +
+		"action AddPerson(teamID string, p deep.Person=struct{Name \"name\" string; Emails \"emails\" []string; Friend \"friend\" *deep.Person; Meta \"meta\" map[string]string; Born \"born\" time.Time}, homeURL *string)\n" +
+		"action Count(deltas map[string]int, at time.Time, grid [2][]int)\n" +
+		"action Explode()\n" +
+		"action Grow(value int)\n" +
+		"action SetTitle(title string)\n" +
+		"action Tag(tags ...[]string)\n",
+	Actions:  []string{"AddPerson", "Count", "Explode", "Grow", "SetTitle", "Tag"},
+	New:      func() any { return new(Board) },
+	Clone:    func(s any) any { return CloneBoard(s.(*Board)) },
+	Dispatch: dispatchBoard,
+	Args:     argsBoard,
+	Call:     callBoard,
 }
 
 // dispatchBoard decodes args into the envelope of action and calls it on state, a *Board.
@@ -133,42 +238,42 @@ func dispatchBoard(state any, ctx schema.Ctx, action string, args []byte) error 
 	switch action {
 	case "AddPerson":
 		var a BoardAddPersonArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.AddPerson(ctx, a.TeamID, a.P, a.HomeURL)
 	case "Count":
 		var a BoardCountArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Count(ctx, a.Deltas, a.At, a.Grid)
 	case "Explode":
 		var a BoardExplodeArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Explode(ctx)
 	case "Grow":
 		var a BoardGrowArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Grow(ctx, a.Value)
 	case "SetTitle":
 		var a BoardSetTitleArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.SetTitle(ctx, a.Title)
 	case "Tag":
 		var a BoardTagArgs
-		if err := runtime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Tag(ctx, a.Tags...)
 	}
-	return runtime.UnknownAction("deep.Board", action)
+	return contract.UnknownAction("deep.Board", action)
 }
 
 // argsBoard returns a new envelope of action's arguments, or nil for an unknown action.
@@ -212,65 +317,7 @@ func callBoard(state any, ctx schema.Ctx, action string, args any) error {
 		a := args.(*BoardTagArgs)
 		return s.Tag(ctx, a.Tags...)
 	}
-	return runtime.UnknownAction("deep.Board", action)
-}
-
-// BoardStore is a typed store of one Board key.
-type BoardStore struct {
-	store *client.Store
-}
-
-// OpenBoard opens the Board stored under key.
-func OpenBoard(c *client.Client, key string) (*BoardStore, error) {
-	s, err := c.Open(BoardType, key)
-	if err != nil {
-		return nil, err
-	}
-	return &BoardStore{store: s}, nil
-}
-
-// Key returns the store's key.
-func (s *BoardStore) Key() string { return s.store.Key() }
-
-// Store returns the untyped store behind s.
-func (s *BoardStore) Store() *client.Store { return s.store }
-
-// Get returns a copy of the current view.
-func (s *BoardStore) Get() Board { return *s.store.View().(*Board) }
-
-// Subscribe calls fn with each new view until cancel is called.
-func (s *BoardStore) Subscribe(fn func(Board)) (cancel func()) {
-	return s.store.Subscribe(func(v any) { fn(*v.(*Board)) })
-}
-
-// AddPerson applies Board.AddPerson to the view at once and queues it for the server.
-func (s *BoardStore) AddPerson(teamID string, p Person, homeURL *string) error {
-	return s.store.Mutate("AddPerson", &BoardAddPersonArgs{TeamID: teamID, P: p, HomeURL: homeURL})
-}
-
-// Count applies Board.Count to the view at once and queues it for the server.
-func (s *BoardStore) Count(deltas map[string]int, at time.Time, grid [2][]int) error {
-	return s.store.Mutate("Count", &BoardCountArgs{Deltas: deltas, At: at, Grid: grid})
-}
-
-// Explode applies Board.Explode to the view at once and queues it for the server.
-func (s *BoardStore) Explode() error {
-	return s.store.Mutate("Explode", &BoardExplodeArgs{})
-}
-
-// Grow applies Board.Grow to the view at once and queues it for the server.
-func (s *BoardStore) Grow(value int) error {
-	return s.store.Mutate("Grow", &BoardGrowArgs{Value: value})
-}
-
-// SetTitle applies Board.SetTitle to the view at once and queues it for the server.
-func (s *BoardStore) SetTitle(title string) error {
-	return s.store.Mutate("SetTitle", &BoardSetTitleArgs{Title: title})
-}
-
-// Tag applies Board.Tag to the view at once and queues it for the server.
-func (s *BoardStore) Tag(tags ...string) error {
-	return s.store.Mutate("Tag", &BoardTagArgs{Tags: tags})
+	return contract.UnknownAction("deep.Board", action)
 }
 
 // CloneCounter returns a deep copy of src that shares no memory with it.
@@ -283,20 +330,22 @@ func CloneCounter(src *Counter) *Counter {
 }
 
 // CounterType describes Counter to the runtime.
-var CounterType = &runtime.Type{
+var CounterType = &contract.Type{
 	Name:        "tests.Counter",
-	Fingerprint: "07688ff1061dd59c",
-	Actions:     []string{},
-	New:         func() any { return new(Counter) },
-	Clone:       func(s any) any { return CloneCounter(s.(*Counter)) },
-	Dispatch:    dispatchCounter,
-	Args:        argsCounter,
-	Call:        callCounter,
+	Fingerprint: "0f5650c05b09f86f",
+	Shape: "state tests.Counter\n" +
+		"field int n\n",
+	Actions:  []string{},
+	New:      func() any { return new(Counter) },
+	Clone:    func(s any) any { return CloneCounter(s.(*Counter)) },
+	Dispatch: dispatchCounter,
+	Args:     argsCounter,
+	Call:     callCounter,
 }
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.
 func dispatchCounter(state any, ctx schema.Ctx, action string, args []byte) error {
-	return runtime.UnknownAction("tests.Counter", action)
+	return contract.UnknownAction("tests.Counter", action)
 }
 
 // argsCounter returns a new envelope of action's arguments, or nil for an unknown action.
@@ -306,35 +355,7 @@ func argsCounter(action string) any {
 
 // callCounter calls action on state, a *Counter, with args, the envelope that argsCounter made.
 func callCounter(state any, ctx schema.Ctx, action string, args any) error {
-	return runtime.UnknownAction("tests.Counter", action)
-}
-
-// CounterStore is a typed store of one Counter key.
-type CounterStore struct {
-	store *client.Store
-}
-
-// OpenCounter opens the Counter stored under key.
-func OpenCounter(c *client.Client, key string) (*CounterStore, error) {
-	s, err := c.Open(CounterType, key)
-	if err != nil {
-		return nil, err
-	}
-	return &CounterStore{store: s}, nil
-}
-
-// Key returns the store's key.
-func (s *CounterStore) Key() string { return s.store.Key() }
-
-// Store returns the untyped store behind s.
-func (s *CounterStore) Store() *client.Store { return s.store }
-
-// Get returns a copy of the current view.
-func (s *CounterStore) Get() Counter { return *s.store.View().(*Counter) }
-
-// Subscribe calls fn with each new view until cancel is called.
-func (s *CounterStore) Subscribe(fn func(Counter)) (cancel func()) {
-	return s.store.Subscribe(func(v any) { fn(*v.(*Counter)) })
+	return contract.UnknownAction("tests.Counter", action)
 }
 
 // bsDeepCopyEmbedded replaces the memory that *x shares with the Embedded it was copied from by copies.
@@ -386,7 +407,7 @@ func bsDeepCopyPerson(x *Person) {
 }
 
 // Register adds this package's state types to r. Servers call it.
-func Register(r *runtime.Registry) {
+func Register(r *contract.Registry) {
 	r.Add(BoardType)
 	r.Add(CounterType)
 }

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/better-state/better-state/internal/gen/gentest"
-	bsruntime "github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/schema"
 )
 
@@ -12,7 +12,7 @@ func TestCounter(t *testing.T) {
 	gentest.AssertEnvelopeMatchesDirect(t, CounterType, func() *Counter { return &Counter{N: 1} }, []gentest.Case[Counter]{
 		gentest.Act("Add", CounterAddArgs{By: 2}, func(c *Counter, ctx schema.Ctx) error { return c.Add(ctx, 2) }),
 	})
-	r := bsruntime.NewRegistry()
+	r := contract.NewRegistry()
 	Register(r)
 	if _, ok := r.Lookup("counter.Counter"); !ok || Describe() == "" {
 		t.Fatal("Register did not add counter.Counter")

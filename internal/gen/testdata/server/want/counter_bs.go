@@ -3,22 +3,24 @@
 package counter
 
 import (
-	bsruntime "github.com/better-state/better-state/runtime"
-	bsclient "github.com/better-state/better-state/runtime/client"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/schema"
 )
 
 // This file was generated for version 1 of the runtime contract. If these
 // lines fail to compile, the generated code is stale: regenerate with bsgen.
 const (
-	_ = bsruntime.RegenerateWithBsgen(1 - bsruntime.MinVersion)
-	_ = bsruntime.RegenerateWithBsgen(bsruntime.MaxVersion - 1)
+	_ = contract.RegenerateWithBsgen(1 - contract.MinVersion)
+	_ = contract.RegenerateWithBsgen(contract.MaxVersion - 1)
 )
 
 // CounterAddArgs is the envelope of Counter.Add's arguments.
 type CounterAddArgs struct {
 	By int `json:"by"`
 }
+
+// ActionName returns "Add": CounterAddArgs is the envelope of an action of Counter.
+func (CounterAddArgs) ActionName(*Counter) string { return "Add" }
 
 // CloneCounter returns a deep copy of src that shares no memory with it.
 func CloneCounter(src *Counter) *Counter {
@@ -30,15 +32,18 @@ func CloneCounter(src *Counter) *Counter {
 }
 
 // CounterType describes Counter to the runtime.
-var CounterType = &bsruntime.Type{
+var CounterType = &contract.Type{
 	Name:        "counter.Counter",
-	Fingerprint: "c796053d285520c1",
-	Actions:     []string{"Add"},
-	New:         func() any { return new(Counter) },
-	Clone:       func(s any) any { return CloneCounter(s.(*Counter)) },
-	Dispatch:    dispatchCounter,
-	Args:        argsCounter,
-	Call:        callCounter,
+	Fingerprint: "6f7424ab7bf6110f",
+	Shape: "state counter.Counter\n" +
+		"field int n\n" +
+		"action Add(by int)\n",
+	Actions:  []string{"Add"},
+	New:      func() any { return new(Counter) },
+	Clone:    func(s any) any { return CloneCounter(s.(*Counter)) },
+	Dispatch: dispatchCounter,
+	Args:     argsCounter,
+	Call:     callCounter,
 }
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.
@@ -47,12 +52,12 @@ func dispatchCounter(state any, ctx schema.Ctx, action string, args []byte) erro
 	switch action {
 	case "Add":
 		var a CounterAddArgs
-		if err := bsruntime.DecodeArgs(action, args, &a); err != nil {
+		if err := contract.DecodeArgs(action, args, &a); err != nil {
 			return err
 		}
 		return s.Add(ctx, a.By)
 	}
-	return bsruntime.UnknownAction("counter.Counter", action)
+	return contract.UnknownAction("counter.Counter", action)
 }
 
 // argsCounter returns a new envelope of action's arguments, or nil for an unknown action.
@@ -72,43 +77,10 @@ func callCounter(state any, ctx schema.Ctx, action string, args any) error {
 		a := args.(*CounterAddArgs)
 		return s.Add(ctx, a.By)
 	}
-	return bsruntime.UnknownAction("counter.Counter", action)
-}
-
-// CounterStore is a typed store of one Counter key.
-type CounterStore struct {
-	store *bsclient.Store
-}
-
-// OpenCounter opens the Counter stored under key.
-func OpenCounter(c *bsclient.Client, key string) (*CounterStore, error) {
-	s, err := c.Open(CounterType, key)
-	if err != nil {
-		return nil, err
-	}
-	return &CounterStore{store: s}, nil
-}
-
-// Key returns the store's key.
-func (s *CounterStore) Key() string { return s.store.Key() }
-
-// Store returns the untyped store behind s.
-func (s *CounterStore) Store() *bsclient.Store { return s.store }
-
-// Get returns a copy of the current view.
-func (s *CounterStore) Get() Counter { return *s.store.View().(*Counter) }
-
-// Subscribe calls fn with each new view until cancel is called.
-func (s *CounterStore) Subscribe(fn func(Counter)) (cancel func()) {
-	return s.store.Subscribe(func(v any) { fn(*v.(*Counter)) })
-}
-
-// Add applies Counter.Add to the view at once and queues it for the server.
-func (s *CounterStore) Add(by int) error {
-	return s.store.Mutate("Add", &CounterAddArgs{By: by})
+	return contract.UnknownAction("counter.Counter", action)
 }
 
 // Register adds this package's state types to r. Servers call it.
-func Register(r *bsruntime.Registry) {
+func Register(r *contract.Registry) {
 	r.Add(CounterType)
 }

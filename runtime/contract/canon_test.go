@@ -1,21 +1,21 @@
-package runtime_test
+package contract_test
 
 import (
 	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 )
 
 func TestCheckJSON(t *testing.T) {
 	for _, ok := range []string{`{}`, `[]`, `{"a":[1,{"b":null}],"c":"\/\u0041\ud83d\ude00"}`, `{"a":1,"b":{"a":2}}`} {
-		if err := runtime.CheckJSON([]byte(ok)); err != nil {
+		if err := contract.CheckJSON([]byte(ok)); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"{\"a\":\"\xff\"}", `{"a":"\ud800"}`, `{"a":"\udc00x"}`, `{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"x":[{"k":1,"k":1}]}`, `{`, strings.Repeat("[", 200) + strings.Repeat("]", 200)} {
-		if err := runtime.CheckJSON([]byte(bad)); err == nil {
+		if err := contract.CheckJSON([]byte(bad)); err == nil {
 			t.Errorf("%q passed", bad)
 		}
 	}
@@ -26,7 +26,7 @@ func TestCheckJSON(t *testing.T) {
 		fmt.Fprintf(&b, "%q:1,", fmt.Sprint("k", i))
 	}
 	b.WriteString(`"k7":2}`)
-	if err := runtime.CheckJSON([]byte(b.String())); err == nil || !strings.Contains(err.Error(), "k7") {
+	if err := contract.CheckJSON([]byte(b.String())); err == nil || !strings.Contains(err.Error(), "k7") {
 		t.Fatalf("a repeated key among 50,000: %v", err)
 	}
 }
@@ -46,7 +46,7 @@ func BenchmarkCheckJSONManyKeys(b *testing.B) {
 	data := []byte(s.String())
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		if err := runtime.CheckJSON(data); err != nil {
+		if err := contract.CheckJSON(data); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,9 +1,9 @@
-package runtime_test
+package contract_test
 
 import (
 	"testing"
 
-	"github.com/better-state/better-state/runtime"
+	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/schema"
 )
 
@@ -19,15 +19,15 @@ func TestDecodeArgsIsStrict(t *testing.T) {
 		{`{"title":"x"}`, ""},
 		{``, ""},
 		{`null`, ""},
-		{`{"title":1}`, runtime.CodeBadArgs},
-		{`{"title":"x","other":1}`, runtime.CodeBadArgs},
-		{`["x"]`, runtime.CodeBadArgs},
-		{`{"title":"x"} {}`, runtime.CodeBadArgs},
-		{`{"title":`, runtime.CodeBadArgs},
+		{`{"title":1}`, contract.CodeBadArgs},
+		{`{"title":"x","other":1}`, contract.CodeBadArgs},
+		{`["x"]`, contract.CodeBadArgs},
+		{`{"title":"x"} {}`, contract.CodeBadArgs},
+		{`{"title":`, contract.CodeBadArgs},
 	} {
 		var a args
-		err := runtime.DecodeArgs("Add", []byte(tc.in), &a)
-		if got := runtime.ErrCode(err); got != tc.code {
+		err := contract.DecodeArgs("Add", []byte(tc.in), &a)
+		if got := contract.ErrCode(err); got != tc.code {
 			t.Errorf("%q: code %q (%v), want %q", tc.in, got, err, tc.code)
 		}
 	}
@@ -36,30 +36,30 @@ func TestDecodeArgsIsStrict(t *testing.T) {
 type st struct{ N int }
 
 func TestApplyRecoversPanics(t *testing.T) {
-	typ := &runtime.Type{
+	typ := &contract.Type{
 		Name: "t.S",
 		New:  func() any { return new(st) },
 		Dispatch: func(s any, ctx schema.Ctx, action string, args []byte) error {
 			if action == "Boom" {
 				panic("boom")
 			}
-			return runtime.UnknownAction("t.S", action)
+			return contract.UnknownAction("t.S", action)
 		},
 	}
-	if err := typ.Apply(typ.New(), schema.NewContext(schema.Meta{}), "Boom", nil); runtime.ErrCode(err) != runtime.CodeActionPanic {
+	if err := typ.Apply(typ.New(), schema.NewContext(schema.Meta{}), "Boom", nil); contract.ErrCode(err) != contract.CodeActionPanic {
 		t.Fatalf("panic: %v", err)
 	}
-	if err := typ.Apply(typ.New(), schema.NewContext(schema.Meta{}), "Nope", nil); runtime.ErrCode(err) != runtime.CodeUnknownAction {
+	if err := typ.Apply(typ.New(), schema.NewContext(schema.Meta{}), "Nope", nil); contract.ErrCode(err) != contract.CodeUnknownAction {
 		t.Fatalf("unknown: %v", err)
 	}
 }
 
 func TestRegistryRefusesTwoTypesOfOneName(t *testing.T) {
-	r := runtime.NewRegistry(&runtime.Type{Name: "a.B"})
+	r := contract.NewRegistry(&contract.Type{Name: "a.B"})
 	defer func() {
 		if recover() == nil {
 			t.Fatal("no panic")
 		}
 	}()
-	r.Add(&runtime.Type{Name: "a.B"})
+	r.Add(&contract.Type{Name: "a.B"})
 }
