@@ -31,7 +31,8 @@ import (
 
 	"github.com/better-state/better-state/examples/counter"
 	"github.com/better-state/better-state/examples/todos"
-	"github.com/better-state/better-state/runtime/server"
+	"github.com/better-state/better-state/internal/stats"
+	"github.com/better-state/better-state/runtime/server/serve"
 )
 
 func main() {
@@ -81,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "serve":
-		return server.Main(args[1:], counter.Register, todos.Register)
+		return serve.Main(args[1:], counter.Register, todos.Register)
 	case "relay":
 		return relayMain(args[1:], stderr)
 	case "abuse":
@@ -299,21 +300,12 @@ func (r *result) latencies(d []time.Duration) {
 		return
 	}
 	slices.Sort(d)
-	r.P50 = ms(percentile(d, 0.50))
-	r.P99 = ms(percentile(d, 0.99))
+	r.P50 = ms(stats.Percentile(d, 0.50))
+	r.P99 = ms(stats.Percentile(d, 0.99))
 	r.Max = ms(d[len(d)-1])
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// percentile of sorted durations, nearest rank.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted))*p+0.5) - 1
-	return sorted[max(0, min(len(sorted)-1, i))]
-}
 
 func (r *result) object() map[string]any {
 	o := map[string]any{

@@ -185,17 +185,7 @@ func TestScanEvs(t *testing.T) {
 	}
 }
 
-func TestPercentileAndFrames(t *testing.T) {
-	d := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
-	if p := percentile(d, 0.5); p != 5 {
-		t.Errorf("p50 %v", p)
-	}
-	if p := percentile(d, 0.99); p != 10 {
-		t.Errorf("p99 %v", p)
-	}
-	if p := percentile(nil, 0.5); p != 0 {
-		t.Errorf("empty: %v", p)
-	}
+func TestFrames(t *testing.T) {
 	cl, seq, ok := parseRelayFrame(relayFrame(42, 7))
 	if !ok || cl != 42 || seq != 7 {
 		t.Errorf("relay frame: %d %d %v", cl, seq, ok)

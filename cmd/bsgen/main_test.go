@@ -104,7 +104,7 @@ func TestCommand(t *testing.T) {
 			first[p] = b
 			os.Chtimes(p, old, old)
 		}
-		if b := first[main]; !bytes.Contains(b, []byte("os.Exit(server.Main(os.Args[1:], counter.Register))")) {
+		if b := first[main]; !bytes.Contains(b, []byte("os.Exit(serve.Main(os.Args[1:], counter.Register))")) {
 			t.Errorf("server main:\n%s", b)
 		}
 		// Regenerating reads the old generated file (it is replaced while

@@ -97,8 +97,10 @@ type Write struct {
 
 // Store is the event log the server is built on.
 type Store interface {
-	// Write makes w durable. It returns when w is committed (or failed).
-	// Concurrent Writes are committed together (group commit).
+	// Write makes w durable. It returns when w is committed (or failed),
+	// or with ctx's error when ctx ends before the Write was started: then
+	// nothing of w is committed. Concurrent Writes are committed together
+	// (group commit).
 	Write(ctx context.Context, w *Write) error
 
 	State(ctx context.Context, ns, key string) (StateMeta, error)

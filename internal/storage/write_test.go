@@ -395,7 +395,6 @@ func TestCloseCommitsQueuedWrites(t *testing.T) {
 // A Write whose ctx is cancelled while it waits behind a busy writer
 // returns ctx.Err() promptly, and then is not committed.
 func TestWriteHonoursContext(t *testing.T) {
-	t.Skip("pending: Write ignores ctx while blocked")
 	path := filepath.Join(t.TempDir(), "s.db")
 	s := openStore(t, path, SQLiteOptions{})
 	createKey(t, s, "ns", "k")

@@ -8,23 +8,16 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/better-state/better-state/runtime/contract"
-	"github.com/better-state/better-state/runtime/protocol"
 )
 
 // Options configure a Client.
@@ -53,19 +46,6 @@ type Options struct {
 	// (default FULL); the simulation, which never loses the OS cache, uses
 	// OFF to run more seeds.
 	diskSync string
-}
-
-// Rejection is a mutation the server refused.
-type Rejection struct {
-	Key     string
-	Mid     uint64
-	Action  string
-	Code    string
-	Message string
-}
-
-func (r Rejection) Error() string {
-	return fmt.Sprintf("%s: %s refused (%s): %s", r.Key, r.Action, r.Code, r.Message)
 }
 
 // Status is a snapshot of the client's state.
@@ -110,29 +90,6 @@ type Client struct {
 	// simulation follows its mutations across it).
 	onRenumber func(key string, old, new []uint64)
 }
-
-// link is the connection the client speaks through: a WebSocket, or the
-// simulation's scripted transport.
-type link interface {
-	send(frame []byte) error
-	close()
-}
-
-type wsLink struct {
-	ws  *websocket.Conn
-	ctx context.Context
-}
-
-func (l *wsLink) send(frame []byte) error {
-	ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
-	defer cancel()
-	return l.ws.Write(ctx, websocket.MessageText, frame)
-}
-
-func (l *wsLink) close() { l.ws.Close(websocket.StatusNormalClosure, "client closed") }
-
-// ErrClosed is returned by operations on a closed client.
-var ErrClosed = errors.New("client: closed")
 
 // New returns a client of the server at url (ws:// or wss://, path /v1/ws).
 // It connects in the background and keeps reconnecting with capped,
@@ -375,232 +332,6 @@ func (c *Client) flusher() {
 			}
 		}
 	}
-}
-
-func (c *Client) run() {
-	defer c.wg.Done()
-	backoff := c.opts.MinBackoff
-	for {
-		connected, err := c.session()
-		if c.ctx.Err() != nil || c.Err() != nil {
-			return
-		}
-		if connected {
-			backoff = c.opts.MinBackoff
-		}
-		c.log.Debug("client: offline", "err", err, "retry_in", backoff)
-		d := backoff/2 + rand.N(backoff/2+1)
-		select {
-		case <-time.After(d):
-		case <-c.ctx.Done():
-			return
-		}
-		backoff = min(backoff*2, c.opts.MaxBackoff)
-	}
-}
-
-// session connects, says hello, subscribes every open store and reads
-// until the connection ends. It reports whether it got online.
-func (c *Client) session() (bool, error) {
-	dctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-	defer cancel()
-	h := http.Header{}
-	if c.opts.APIKey != "" {
-		h.Set("Authorization", "Bearer "+c.opts.APIKey)
-	}
-	ws, resp, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPHeader: h})
-	if err != nil {
-		if e := refusal(resp); e != nil {
-			c.log.Warn("client: server refused the connection", "code", e.Code, "msg", e.Message)
-			if e.Terminal() {
-				c.setFatal(e)
-			}
-			return false, e
-		}
-		return false, err
-	}
-	defer ws.CloseNow()
-	ws.SetReadLimit(256 << 20)
-	if err := ws.Write(dctx, websocket.MessageText, c.hello()); err != nil {
-		return false, err
-	}
-	_, data, err := ws.Read(dctx)
-	if err != nil {
-		return false, err
-	}
-	msgs, err := protocol.Decode(data)
-	if err == nil && len(msgs) == 0 {
-		err = errors.New("an empty batch")
-	}
-	if err != nil || msgs[0].T != protocol.TWelcome {
-		if err == nil && msgs[0].T == protocol.TErr {
-			e := &ServerError{Code: msgs[0].Code, Message: msgs[0].Message}
-			c.log.Warn("client: server refused hello", "code", e.Code, "msg", e.Message)
-			if e.Terminal() {
-				c.setFatal(e)
-			}
-			return false, e
-		}
-		return false, fmt.Errorf("client: no welcome: %v", err)
-	}
-	l := &wsLink{ws: ws, ctx: c.ctx}
-	if err := c.attach(l, &msgs[0]); err != nil {
-		return false, err
-	}
-	defer c.detach()
-	for {
-		_, data, err := ws.Read(c.ctx)
-		if err != nil {
-			return true, err
-		}
-		if err := c.deliver(l, data); err != nil {
-			return true, err
-		}
-	}
-}
-
-// refusal returns the server's error of a refused WebSocket handshake, or
-// nil when resp is not one (no answer, a proxy's page).
-func refusal(resp *http.Response) *ServerError {
-	if resp == nil || resp.Body == nil || resp.StatusCode < 400 {
-		return nil
-	}
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.NewDecoder(io.LimitReader(resp.Body, 1024)).Decode(&body) != nil || body.Error.Code == "" {
-		return nil
-	}
-	return &ServerError{Code: body.Error.Code, Message: body.Error.Message}
-}
-
-func (c *Client) hello() []byte {
-	return protocol.Encode(&protocol.Msg{T: protocol.THello, V: protocol.Version, Client: c.id})
-}
-
-// attach makes l the client's connection after the server's welcome, and
-// subscribes every open store through it.
-func (c *Client) attach(l link, welcome *protocol.Msg) error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return ErrClosed
-	}
-	if a := welcome.Actor; a != "" && a != c.actor {
-		c.actor = a
-		if c.disk != nil {
-			c.disk.setMeta("actor", a)
-		}
-	}
-	c.link = l
-	c.serverTypes = welcome.Types
-	stores := c.storeList()
-	c.mu.Unlock()
-	for _, s := range stores {
-		s.subscribe(l, false)
-	}
-	c.status(true)
-	return nil
-}
-
-// detach takes the client offline.
-func (c *Client) detach() {
-	c.mu.Lock()
-	c.link = nil
-	stores := c.storeList()
-	c.mu.Unlock()
-	for _, s := range stores {
-		s.mu.Lock()
-		s.live = false
-		s.mu.Unlock()
-	}
-	c.status(false)
-}
-
-// deliver handles one frame from the server. An error means the server
-// ended the connection.
-func (c *Client) deliver(l link, data []byte) error {
-	msgs, err := protocol.Decode(data)
-	if err != nil {
-		c.log.Error("client: undecodable frame from server", "err", err)
-		return nil
-	}
-	touched := map[*Store]bool{}
-	for i := range msgs {
-		m := &msgs[i]
-		if m.T == protocol.TErr && m.Key == "" {
-			c.log.Warn("client: server error", "code", m.Code, "msg", m.Message)
-			if m.Fatal {
-				e := &ServerError{Code: m.Code, Message: m.Message}
-				if e.Terminal() {
-					c.setFatal(e)
-				}
-				return e
-			}
-			continue
-		}
-		c.mu.Lock()
-		s := c.stores[m.Key]
-		c.mu.Unlock()
-		if s == nil {
-			continue
-		}
-		s.handle(l, m)
-		touched[s] = true
-	}
-	for s := range touched {
-		s.changed()
-	}
-	c.notify()
-	return nil
-}
-
-// ServerError is an error the server sent, with its stable code
-// (docs/PROTOCOL.md).
-type ServerError struct {
-	Key     string // the key it concerns, or "" for the connection
-	Code    string
-	Message string
-}
-
-func (e *ServerError) Error() string {
-	if e.Key != "" {
-		return fmt.Sprintf("server refused key %q: %s: %s", e.Key, e.Code, e.Message)
-	}
-	return "server: " + e.Code + ": " + e.Message
-}
-
-// Terminal reports whether retrying cannot help: the server refuses this
-// client (its key, its client id, its protocol version) until someone
-// changes something.
-func (e *ServerError) Terminal() bool {
-	switch e.Code {
-	case protocol.CodeUnauthorized, protocol.CodeForbidden, protocol.CodeClientTaken, protocol.CodeReplaced, protocol.CodeBadVersion:
-		return true
-	}
-	return false
-}
-
-// setFatal records a terminal error: the client stops reconnecting, and
-// WaitSynced and Err return it.
-func (c *Client) setFatal(err error) {
-	c.mu.Lock()
-	if c.fatal == nil {
-		c.fatal = err
-	}
-	c.mu.Unlock()
-	c.notify()
-}
-
-// Err returns the terminal error that stopped the client (a refused key,
-// a client id taken over by another connection), or nil.
-func (c *Client) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.fatal
 }
 
 func (c *Client) status(online bool) {

@@ -133,6 +133,17 @@ func waitSynced(t *testing.T, cs ...*client.Client) {
 	}
 }
 
+// waitOffline waits until c has noticed that its connection is gone.
+func waitOffline(t *testing.T, c *client.Client) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); c.Status().Online; {
+		if time.Now().After(deadline) {
+			t.Fatal("the client did not notice the cut")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // serverState returns the server's state JSON and seq for key.
 func serverState(t *testing.T, s *servertest.Server, key string) ([]byte, uint64) {
 	t.Helper()
@@ -371,11 +382,13 @@ func TestServerRejectionReportedOnceNoTrace(t *testing.T) {
 	if n := len(lb.Get().Items); n != 0 {
 		t.Fatalf("b's view still has %d items", n)
 	}
-	// Reconnecting again does not report it twice.
+	// Reconnecting again does not report it twice. The client must have
+	// seen the cut first, or WaitSynced would answer for the old
+	// connection; a stored refusal would come before the new synced.
 	lk.cut()
+	waitOffline(t, b)
 	lk.restore()
 	waitSynced(t, b)
-	time.Sleep(100 * time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(rejs) != 1 {

@@ -144,7 +144,7 @@ func TestLogResetUnderQueuedMutations(t *testing.T) {
 	for i := range devs {
 		want = append(want, title(i, 3), title(i, 4))
 	}
-	b, _ := serverState(t, srv, "l")
+	b, head := serverState(t, srv, "l")
 	var l todos.List
 	if err := json.Unmarshal(b, &l); err != nil {
 		t.Fatal(err)
@@ -161,7 +161,12 @@ func TestLogResetUnderQueuedMutations(t *testing.T) {
 	if len(l.Items) != len(want) {
 		t.Fatalf("server holds %d items, want %d: %+v", len(l.Items), len(want), l.Items)
 	}
+	// WaitSynced covers a client's own mutations: the first client may
+	// not have heard the second's yet. Wait for each to reach the head.
 	for _, d := range devs {
+		for deadline := time.Now().Add(10 * time.Second); d.list.Store().Seq() < head && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if v := d.list.Get(); len(v.Items) != len(l.Items) {
 			t.Fatalf("a client's view differs from the server: %+v vs %+v", v.Items, l.Items)
 		}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/better-state/better-state/examples/todos"
+	"github.com/better-state/better-state/internal/simhook"
 	"github.com/better-state/better-state/internal/storage"
 	"github.com/better-state/better-state/runtime/client"
 	"github.com/better-state/better-state/runtime/contract"
@@ -63,7 +64,7 @@ type mutID struct {
 }
 
 type simConn struct {
-	local *server.Local
+	local simhook.Conn
 	link  *client.SimLink
 	up    [][]byte // client -> server, in flight
 	down  [][]byte // server -> client, in flight
@@ -140,14 +141,13 @@ func newSim(seed uint64, dir string, bug bool) (*sim, error) {
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func (w *sim) startServer() error {
-	srv, err := server.New(server.Config{
+	srv, err := server.New(simhook.Synchronous(server.Config{
 		DBPath: filepath.Join(w.dir, "server.db"), Sync: "normal",
 		Registry: simRegistry(), DevKey: simKey, Logger: quiet,
-		Synchronous: true, Clock: w.now,
 		// Small enough that catch-ups cross snapshots and hashes.
 		SnapshotEvery: 7, HashEvery: 3,
 		Limits: server.Limits{MutationsPerSecond: 1e9, MutationBurst: 1e9, KeyMutationsPerSec: 1e9, SendQueue: 1 << 20, SubsPerSecond: 1e9},
-	})
+	}, w.now).(server.Config))
 	w.srv = srv
 	return err
 }
@@ -201,7 +201,7 @@ func (w *sim) openClient(sc *simClient) error {
 // connect opens a connection for sc: hello and welcome cross at once, the
 // subscriptions are then in flight like everything else.
 func (w *sim) connect(sc *simClient) error {
-	local, err := w.srv.Local(context.Background(), simKey)
+	local, err := simhook.Local(context.Background(), w.srv, simKey)
 	if err != nil {
 		return err
 	}
@@ -399,7 +399,7 @@ func (w *sim) deliverDown(sc *simClient) error {
 // sharing an id, a stale tab): it takes over, and resends sc's last mut
 // frame, which may not have reached the server yet.
 func (w *sim) twin(sc *simClient) error {
-	local, err := w.srv.Local(context.Background(), simKey)
+	local, err := simhook.Local(context.Background(), w.srv, simKey)
 	if err != nil {
 		return err
 	}
@@ -445,7 +445,7 @@ func (w *sim) resetKey() error {
 	// log; what it had not stays valid under its mid.
 	cursors := map[string]uint64{}
 	for _, sc := range w.cls {
-		m, err := w.srv.Store().ClientMid(context.Background(), simNS, key, sc.id)
+		m, err := simhook.Store(w.srv).ClientMid(context.Background(), simNS, key, sc.id)
 		if err != nil {
 			return err
 		}
@@ -612,7 +612,7 @@ func (w *sim) run(steps int) error {
 // check verifies the guarantees of docs/RELIABILITY.md on the settled world.
 func (w *sim) check() error {
 	ctx := context.Background()
-	st := w.srv.Store()
+	st := simhook.Store(w.srv)
 	inLog := map[mutID]uint64{}
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }

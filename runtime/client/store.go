@@ -168,7 +168,8 @@ func (s *Store) Mutate(action string, args any) error {
 	return nil
 }
 
-// sendMut sends one pending mutation. s.mu is held.
+// sendMut queues one pending mutation on l (which does not block on the
+// network). s.mu is held, so mutations go out in mid order.
 func (s *Store) sendMut(l link, p pendingRow) {
 	// A failed write ends the connection; the mutation is resent after
 	// the next resync.

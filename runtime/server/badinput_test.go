@@ -2,11 +2,12 @@ package server_test
 
 import (
 	"errors"
-	"github.com/coder/websocket"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server"
@@ -99,7 +100,9 @@ func TestBadInputOverWebSocket(t *testing.T) {
 	// Acknowledged refusals are forgotten.
 	c := connect(t, s, "c")
 	c.send(protocol.Msg{T: protocol.TSub, Key: "k", Type: "todos.List", FP: a2fp(), After: 2, Epoch: epochOf(t, s, "k"), Acked: mid})
-	time.Sleep(50 * time.Millisecond)
+	// Its synced comes after the room handled the acknowledgment, and the
+	// next sub of the key is handled after it.
+	c.expect(protocol.TSynced)
 	d := connect(t, s, "c")
 	d.send(protocol.Msg{T: protocol.TSub, Key: "k", Type: "todos.List", FP: a2fp(), After: 2, Epoch: epochOf(t, s, "k"), Acked: 1})
 	d.expect(protocol.TSynced)

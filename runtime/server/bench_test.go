@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/better-state/better-state/examples/counter"
 	"github.com/better-state/better-state/examples/polls"
+	"github.com/better-state/better-state/internal/stats"
 	"github.com/better-state/better-state/internal/storage"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server"
@@ -73,14 +73,6 @@ func (c *benchConn) until(b *testing.B, typ string) {
 			}
 		}
 	}
-}
-
-func percentile(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	slices.Sort(d)
-	return d[min(len(d)-1, int(float64(len(d))*p))]
 }
 
 func restB(b *testing.B, s *servertest.Server, key, body string) (int, string) {
@@ -188,8 +180,8 @@ func BenchmarkDurableMutations(b *testing.B) {
 				all = append(all, l...)
 			}
 			b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "muts/s")
-			b.ReportMetric(float64(percentile(all, 0.50).Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(percentile(all, 0.99).Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(stats.Percentile(all, 0.50).Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(stats.Percentile(all, 0.99).Microseconds())/1000, "p99-ms")
 			for _, c := range cs {
 				c.ws.CloseNow()
 			}
@@ -200,8 +192,14 @@ func BenchmarkDurableMutations(b *testing.B) {
 // BenchmarkBroadcast measures what one event costs per subscriber: one
 // writer, N subscribers of its key, each event counted once every
 // subscriber has it. ns/delivery is elapsed time over events × subscribers.
+// BenchmarkBroadcast reports the time per event with N subscribers of its
+// key (ns/event), and the slope from the previous N: what one more
+// subscriber costs per event (ns/extra-delivery). Time over events ×
+// subscribers would hide the fixed cost per event in the small counts.
 func BenchmarkBroadcast(b *testing.B) {
-	for _, subs := range []int{10, 100, 500} {
+	counts := []int{10, 100, 500}
+	perEventAt := map[int]float64{} // the last run of each count
+	for i, subs := range counts {
 		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
 			s := servertest.Start(b, servertest.Register(polls.Register), servertest.Config(func(c *server.Config) {
 				c.Limits.MutationsPerSecond = 1e9
@@ -245,7 +243,13 @@ func BenchmarkBroadcast(b *testing.B) {
 			}
 			wg.Wait()
 			b.StopTimer()
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/delivery")
+			perEvent := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			perEventAt[subs] = perEvent
+			b.ReportMetric(perEvent, "ns/event")
+			if i > 0 {
+				prev := counts[i-1]
+				b.ReportMetric((perEvent-perEventAt[prev])/float64(subs-prev), "ns/extra-delivery")
+			}
 			for _, c := range cs {
 				c.ws.CloseNow()
 			}

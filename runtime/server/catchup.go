@@ -39,7 +39,7 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 		r.refuseSub(c)
 		return
 	}
-	ctx := context.Background()
+	ctx := r.srv.life
 	// Stored refusals first: an ev of a later mutation of this client
 	// would tell it that these were processed before it heard of them.
 	rejs, err := r.srv.store.Rejections(ctx, r.id.ns, key, c.client, m.Acked)

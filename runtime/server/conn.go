@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -42,9 +41,8 @@ type conn struct {
 	failure *apiError
 	signal  chan struct{}
 
-	tokens   float64
-	lastFill time.Time
-	subs     *rate.Limiter // paces subscriptions, resubscriptions included
+	muts *rate.Limiter // paces mutations
+	subs *rate.Limiter // paces subscriptions, resubscriptions included
 
 	// Kept by the janitor (janitor.go): when the write in progress
 	// started (unix ns, 0: none), when to ping next, whether a ping is out.
@@ -70,7 +68,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	if n := s.nconns.Add(1); n > int64(s.cfg.Limits.MaxConns) {
 		s.nconns.Add(-1)
-		writeError(w, errorf(http.StatusServiceUnavailable, protocol.CodeTooManyConns, "the server holds its limit of %d connections (--max-conns)", s.cfg.Limits.MaxConns))
+		writeError(w, errorf(http.StatusServiceUnavailable, protocol.CodeTooManyConns, "the server holds its limit of %d connections (Limits.MaxConns)", s.cfg.Limits.MaxConns))
 		return
 	}
 	defer s.nconns.Add(-1)
@@ -85,20 +83,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// The read loop bounds frames itself, so that an oversized one gets
 	// an err and a close frame that say frame_too_large.
 	ws.SetReadLimit(s.cfg.Limits.MaxFrameBytes + 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &conn{
-		srv:      s,
-		ws:       ws,
-		raw:      hj.conn,
-		p:        p,
-		ctx:      ctx,
-		cancel:   cancel,
-		keys:     map[string]bool{},
-		signal:   make(chan struct{}, 1),
-		tokens:   float64(s.cfg.Limits.MutationBurst),
-		lastFill: time.Now(),
-		subs:     s.subLimiter(),
-	}
+	c := s.newConn(p)
+	c.ws, c.raw = ws, hj.conn
+	cancel := c.cancel
 	s.connsMu.Lock()
 	if s.closing.Load() {
 		s.connsMu.Unlock()
@@ -197,9 +184,6 @@ func (c *conn) readLoop() {
 	}
 }
 
-// helloFrameBytes bounds the frames of a connection that has not said hello.
-const helloFrameBytes = 4 << 10
-
 // frame handles one text frame from the peer; false ends the connection.
 func (c *conn) frame(data []byte) bool {
 	msgs, err := protocol.Decode(data)
@@ -244,7 +228,7 @@ func (c *conn) handle(m *protocol.Msg) bool {
 			return true
 		}
 		if !c.allow() {
-			c.sendErr(protocol.CodeRateLimited, m.Key, m.Mid, "over %g mutations/s on this connection (--rate); resubscribe and resend later", c.srv.cfg.Limits.MutationsPerSecond)
+			c.sendErr(protocol.CodeRateLimited, m.Key, m.Mid, "over %g mutations/s on this connection (Limits.MutationsPerSecond); resubscribe and resend later", c.srv.cfg.Limits.MutationsPerSecond)
 			return true
 		}
 		if e := c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindMut, conn: c, msg: m}); e != nil {
@@ -325,7 +309,7 @@ func (c *conn) sub(m *protocol.Msg) {
 			return
 		}
 	}
-	if !c.subs.Allow() {
+	if !c.subs.AllowN(c.srv.now(), 1) {
 		// Each sub costs a catch-up: a connection that sends them over
 		// and over is paced, whatever keys it names.
 		c.sendErr(protocol.CodeRateLimited, m.Key, 0, "over %g subscriptions/s on this connection; subscribe again later", c.srv.cfg.Limits.SubsPerSecond)
@@ -334,7 +318,7 @@ func (c *conn) sub(m *protocol.Msg) {
 	c.mu.Lock()
 	if !c.keys[m.Key] && len(c.keys) >= c.srv.cfg.Limits.MaxKeysPerConn {
 		c.mu.Unlock()
-		c.sendErr(protocol.CodeTooManyKeys, m.Key, 0, "a connection may subscribe at most %d keys (--max-keys-per-conn)", c.srv.cfg.Limits.MaxKeysPerConn)
+		c.sendErr(protocol.CodeTooManyKeys, m.Key, 0, "a connection may subscribe at most %d keys (Limits.MaxKeysPerConn)", c.srv.cfg.Limits.MaxKeysPerConn)
 		return
 	}
 	c.keys[m.Key] = true
@@ -347,10 +331,29 @@ func (c *conn) sub(m *protocol.Msg) {
 
 // subLimiter paces one connection's subscriptions: SubsPerSecond, with a
 // burst that lets a client resubscribe all the keys it may hold at once.
-func (s *Server) subLimiter() *rate.Limiter {
+// newConn returns a connection of principal p that has no transport yet.
+func (s *Server) newConn(p principal) *conn {
 	l := s.cfg.Limits
-	return rate.NewLimiter(rate.Limit(l.SubsPerSecond), l.MaxKeysPerConn+16)
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{
+		srv:    s,
+		p:      p,
+		ctx:    ctx,
+		cancel: cancel,
+		keys:   map[string]bool{},
+		signal: make(chan struct{}, 1),
+		muts:   limiter(l.MutationsPerSecond, l.MutationBurst),
+		subs:   limiter(l.SubsPerSecond, l.MaxKeysPerConn+16),
+	}
 }
+
+// limiter is a token bucket of rate per second and burst tokens, full.
+func limiter(perSecond float64, burst int) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(perSecond), max(1, burst))
+}
+
+// now is the server's clock: the time of events and of rate limits.
+func (s *Server) now() time.Time { return s.cfg.clock() }
 
 // isClosed reports whether the connection is ending (a fatal error, a
 // take-over): rooms ignore its mutations.
@@ -384,17 +387,7 @@ func (c *conn) leaveRooms() {
 }
 
 // allow takes one token of the connection's mutation budget.
-func (c *conn) allow() bool {
-	l := c.srv.cfg.Limits
-	now := time.Now()
-	c.tokens = min(float64(l.MutationBurst), c.tokens+now.Sub(c.lastFill).Seconds()*l.MutationsPerSecond)
-	c.lastFill = now
-	if c.tokens < 1 {
-		return false
-	}
-	c.tokens--
-	return true
-}
+func (c *conn) allow() bool { return c.muts.AllowN(c.srv.now(), 1) }
 
 func (c *conn) sendErr(code, key string, mid uint64, format string, args ...any) {
 	c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TErr, Key: key, Mid: mid, Code: code, Message: fmt.Sprintf(format, args...)}))
@@ -419,156 +412,4 @@ func (c *conn) fail(e *apiError) {
 	case c.signal <- struct{}{}:
 	default:
 	}
-}
-
-func (c *conn) writeLoop() {
-	// Two cases only: pings and hung writes are the janitor's, so that a
-	// delivery costs no more here than in a bare relay.
-	for {
-		select {
-		case <-c.ctx.Done():
-			c.ws.CloseNow()
-			return
-		case <-c.signal:
-			c.mu.Lock()
-			frames := c.take()
-			failure := c.failure
-			c.mu.Unlock()
-			if len(frames) > 0 {
-				if err := c.write(frames); err != nil {
-					c.ws.CloseNow()
-					c.cancel()
-					return
-				}
-			}
-			clear(frames)
-			c.mu.Lock()
-			c.spare = frames
-			c.mu.Unlock()
-			if failure != nil {
-				c.closeWith(failure)
-				return
-			}
-		}
-	}
-}
-
-// write sends the frames waiting for the connection as one frame: the
-// message itself when there is one, a JSON array of them otherwise.
-func (c *conn) write(frames [][]byte) error {
-	// No context: it costs the WebSocket library a timer and an AfterFunc
-	// per call. The janitor drops a connection whose write hangs.
-	c.writeStart.Store(time.Now().UnixNano())
-	defer c.writeStart.Store(0)
-	ctx := context.Background()
-	if len(frames) == 1 {
-		return c.ws.Write(ctx, websocket.MessageText, frames[0])
-	}
-	w, err := c.ws.Writer(ctx, websocket.MessageText)
-	if err != nil {
-		return err
-	}
-	w.Write([]byte{'['})
-	for i, f := range frames {
-		if i > 0 {
-			w.Write([]byte{','})
-		}
-		if _, err := w.Write(f); err != nil {
-			w.Close()
-			return err
-		}
-	}
-	w.Write([]byte{']'})
-	return w.Close()
-}
-
-// closeWith sends e as a fatal err, then a close frame whose reason is
-// e's code. A peer that does not read gets neither: the write gives up
-// after fatalWriteTimeout, and the library bounds the close handshake.
-func (c *conn) closeWith(e *apiError) {
-	if c.raw != nil {
-		// The close handshake reads what the peer still sends, the rest
-		// of an oversized frame included: a deadline on the socket bounds
-		// it, whatever the peer does.
-		c.raw.SetDeadline(time.Now().Add(fatalWriteTimeout + closeTimeout))
-	}
-	ctx, cancel := context.WithTimeout(c.ctx, fatalWriteTimeout)
-	err := c.ws.Write(ctx, websocket.MessageText, fatalFrame(e))
-	cancel()
-	if err == nil {
-		c.ws.Close(closeStatus(e.Code), e.Code)
-	}
-	c.ws.CloseNow()
-	c.cancel()
-}
-
-const (
-	fatalWriteTimeout = 2 * time.Second
-	closeTimeout      = time.Second
-)
-
-// hijackRecorder keeps the connection that websocket.Accept hijacks.
-type hijackRecorder struct {
-	http.ResponseWriter
-	conn net.Conn
-}
-
-func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	hj, ok := h.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("server: the response cannot be hijacked")
-	}
-	c, rw, err := hj.Hijack()
-	h.conn = c
-	return c, rw, err
-}
-
-// closeStatus is the WebSocket close status sent with a fatal err's code.
-func closeStatus(code string) websocket.StatusCode {
-	switch code {
-	case protocol.CodeShuttingDown:
-		return websocket.StatusGoingAway
-	case protocol.CodeFrameTooLarge:
-		return websocket.StatusMessageTooBig
-	case protocol.CodeInternal, protocol.CodeStorage:
-		return websocket.StatusInternalError
-	case protocol.CodeSlowConsumer:
-		return websocket.StatusTryAgainLater
-	}
-	return websocket.StatusPolicyViolation
-}
-
-func fatalFrame(e *apiError) []byte {
-	return protocol.Encode(&protocol.Msg{T: protocol.TErr, Code: e.Code, Message: e.Message, Fatal: true})
-}
-
-// checkClientID validates a client id: 1 to 128 bytes of printable ASCII.
-func checkClientID(id string) *apiError {
-	if id == "" || len(id) > 128 {
-		return errorf(http.StatusBadRequest, protocol.CodeBadRequest, "a client id has 1 to 128 bytes")
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] <= ' ' || id[i] > '~' {
-			return errorf(http.StatusBadRequest, protocol.CodeBadRequest, "a client id is printable ASCII without spaces")
-		}
-	}
-	return nil
-}
-
-// checkKey validates a state key: 1 to 256 bytes of letters, digits and
-// - _ . : @ ~ + =
-func checkKey(key string) *apiError {
-	if key == "" || len(key) > 256 {
-		return errorf(http.StatusBadRequest, protocol.CodeBadKey, "a key has 1 to 256 bytes")
-	}
-	for i := 0; i < len(key); i++ {
-		ch := key[i]
-		switch {
-		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9':
-		case strings.IndexByte("-_.:@~+=", ch) >= 0:
-		default:
-			return errorf(http.StatusBadRequest, protocol.CodeBadKey, "key %q has a character outside letters, digits and -_.:@~+=", key)
-		}
-	}
-	return nil
 }

@@ -13,9 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/better-state/better-state/examples/todos"
-	"github.com/better-state/better-state/internal/storage"
 	"github.com/better-state/better-state/runtime/protocol"
-	"github.com/better-state/better-state/runtime/server"
 	"github.com/better-state/better-state/runtime/server/servertest"
 )
 
@@ -208,12 +206,7 @@ func epochOf(t *testing.T, s *servertest.Server, key string) string {
 // createKey makes an API key in the server's store, as `keys create` does.
 func createKey(t *testing.T, s *servertest.Server, ns, role string) string {
 	t.Helper()
-	key, id, hash := server.NewKey()
-	err := s.Server().Store().CreateKey(context.Background(), storage.APIKey{ID: id, Namespace: ns, Hash: hash, Actor: id, Role: role, CreatedAt: time.Now().UnixMilli()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
+	return s.CreateKey(ns, role)
 }
 
 // expect2 returns the next message, whatever its type.

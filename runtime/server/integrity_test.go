@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -406,10 +405,7 @@ func TestRevokedKeyClosesItsConnections(t *testing.T) {
 	s := startTodos(t)
 	key := createKey(t, s, "default", server.RoleClient)
 	c := connectAs(t, s, key, "c")
-	id := strings.Split(key, "_")[1]
-	if err := s.Server().Store().RevokeKey(context.Background(), id); err != nil {
-		t.Fatal(err)
-	}
+	s.RevokeKey(key)
 	start := time.Now()
 	m, err := c.next(10 * time.Second)
 	if err != nil || m.T != protocol.TErr || m.Code != protocol.CodeUnauthorized || !m.Fatal {

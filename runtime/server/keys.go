@@ -33,6 +33,76 @@ func (s *Server) RevokeKey(ctx context.Context, key string) error {
 	return nil
 }
 
+// KeyInfo describes a stored API key (never the key itself).
+type KeyInfo struct {
+	ID        string
+	Namespace string
+	Actor     string
+	Role      string
+	Created   time.Time
+	Revoked   time.Time // zero while the key is valid
+}
+
+// EnsureAdminKey makes an admin key of DefaultNamespace when the database
+// holds no key at all, and returns it; it returns "" when keys exist.
+func (s *Server) EnsureAdminKey(ctx context.Context) (string, error) {
+	keys, err := s.store.Keys(ctx)
+	if err != nil || len(keys) > 0 {
+		return "", err
+	}
+	return createKey(ctx, s.store, KeySpec{Actor: "admin", Role: RoleAdmin})
+}
+
+// KeyStore manages the API keys of a database file without a server, also
+// while a server runs on it (the server sees a revocation within a few
+// seconds).
+type KeyStore struct {
+	st *storage.SQLite
+}
+
+// OpenKeyStore opens the keys of the database file at path, creating the
+// file if it does not exist.
+func OpenKeyStore(path string) (*KeyStore, error) {
+	st, err := storage.OpenSQLite(path, storage.SQLiteOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &KeyStore{st: st}, nil
+}
+
+// Create makes a new API key and returns it; only its hash is stored.
+func (k *KeyStore) Create(ctx context.Context, spec KeySpec) (string, error) {
+	return createKey(ctx, k.st, spec)
+}
+
+// List returns every key, revoked ones included.
+func (k *KeyStore) List(ctx context.Context) ([]KeyInfo, error) {
+	keys, err := k.st.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]KeyInfo, len(keys))
+	for i, key := range keys {
+		out[i] = KeyInfo{ID: key.ID, Namespace: key.Namespace, Actor: key.Actor, Role: key.Role, Created: time.UnixMilli(key.CreatedAt)}
+		if key.RevokedAt != nil {
+			out[i].Revoked = time.UnixMilli(*key.RevokedAt)
+		}
+	}
+	return out, nil
+}
+
+// ErrNoKey is RevokeKey's error for a key that does not exist or is
+// revoked already.
+var ErrNoKey = storage.ErrNotFound
+
+// Revoke revokes the key given as its id or whole.
+func (k *KeyStore) Revoke(ctx context.Context, key string) error {
+	return k.st.RevokeKey(ctx, keyID(key))
+}
+
+// Close closes the database file.
+func (k *KeyStore) Close() error { return k.st.Close() }
+
 // keyID returns the id of a whole key ("bs_ID_SECRET"), or key itself.
 func keyID(key string) string {
 	if rest, ok := strings.CutPrefix(key, "bs_"); ok {

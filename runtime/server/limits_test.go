@@ -10,12 +10,14 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/better-state/better-state/examples/todos"
+	"github.com/better-state/better-state/internal/simhook"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server"
 	"github.com/better-state/better-state/runtime/server/servertest"
@@ -27,9 +29,12 @@ func addMsg(mid uint64, title string) protocol.Msg {
 }
 
 func TestRateLimitPerConnection(t *testing.T) {
+	var clock atomic.Int64 // unix ns, moved by hand
+	clock.Store(time.Now().UnixNano())
 	s := startTodos(t, servertest.Config(func(c *server.Config) {
 		c.Limits.MutationsPerSecond = 1
 		c.Limits.MutationBurst = 3
+		*c = simhook.Clock(*c, func() time.Time { return time.Unix(0, clock.Load()) }).(server.Config)
 	}))
 	a := connect(t, s, "c")
 	a.subTodos("k", 0, "")
@@ -46,7 +51,7 @@ func TestRateLimitPerConnection(t *testing.T) {
 		t.Fatalf("seq %d", seq)
 	}
 	// Nothing moved: after the bucket refills, mid 4 is the one expected.
-	time.Sleep(1100 * time.Millisecond)
+	clock.Add(int64(1100 * time.Millisecond))
 	a.send(addMsg(4, "later"))
 	if ev := a.expect(protocol.TEv); ev.Mid != 4 {
 		t.Fatalf("%+v", ev)

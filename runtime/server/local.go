@@ -5,24 +5,37 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/better-state/better-state/internal/simhook"
+	"github.com/better-state/better-state/internal/storage"
 	"github.com/better-state/better-state/runtime/protocol"
 )
 
-// Local is a connection served without a network: the frames a WebSocket
-// peer would send go in through Send, and the frames the server would write
-// come out through Receive. It runs the same code as a WebSocket connection
-// from the first frame on (hello, subscriptions, mutations, limits), minus
-// pings and the hello timeout. Deterministic simulations drive it against a
-// Synchronous server; it is safe for use by one goroutine at a time.
-type Local struct {
+// local is a connection served without a network, for the deterministic
+// simulation (internal/simhook.Conn documents it).
+type local struct {
 	c    *conn
 	done bool
 }
 
-// Local opens an in-process connection authenticated by apiKey, as if it
-// were the Bearer key of a WebSocket request ("" leaves authentication to
-// hello).
-func (s *Server) Local(ctx context.Context, apiKey string) (*Local, error) {
+func init() {
+	simhook.Synchronous = func(cfg any, clock func() time.Time) any {
+		c := cfg.(Config)
+		c.synchronous, c.clock = true, clock
+		return c
+	}
+	simhook.Clock = func(cfg any, clock func() time.Time) any {
+		c := cfg.(Config)
+		c.clock = clock
+		return c
+	}
+	simhook.Store = func(srv any) storage.Store { return srv.(*Server).store }
+	simhook.Local = func(ctx context.Context, srv any, apiKey string) (simhook.Conn, error) {
+		return srv.(*Server).local(ctx, apiKey)
+	}
+}
+
+// local opens an in-process connection authenticated by apiKey.
+func (s *Server) local(ctx context.Context, apiKey string) (*local, error) {
 	if s.closing.Load() {
 		return nil, errShuttingDown
 	}
@@ -33,39 +46,22 @@ func (s *Server) Local(ctx context.Context, apiKey string) (*Local, error) {
 			return nil, authError(err)
 		}
 	}
-	cctx, cancel := context.WithCancel(context.Background())
-	c := &conn{
-		srv:      s,
-		p:        p,
-		ctx:      cctx,
-		cancel:   cancel,
-		keys:     map[string]bool{},
-		signal:   make(chan struct{}, 1),
-		tokens:   float64(s.cfg.Limits.MutationBurst),
-		lastFill: time.Now(),
-		subs:     s.subLimiter(),
-	}
-	return &Local{c: c}, nil
+	c := s.newConn(p)
+	return &local{c: c}, nil
 }
 
-// Send hands the server one text frame from the peer. It reports false once
-// the connection has ended (a fatal error, or Close).
-func (l *Local) Send(frame []byte) bool {
+func (l *local) Send(frame []byte) bool {
 	if l.done {
 		return false
 	}
 	if int64(len(frame)) > l.c.srv.cfg.Limits.MaxFrameBytes {
-		l.c.fail(errorf(http.StatusRequestEntityTooLarge, protocol.CodeFrameTooLarge, "a frame may have at most %d bytes (--max-frame)", l.c.srv.cfg.Limits.MaxFrameBytes))
+		l.c.fail(errorf(http.StatusRequestEntityTooLarge, protocol.CodeFrameTooLarge, "a frame may have at most %d bytes (Limits.MaxFrameBytes)", l.c.srv.cfg.Limits.MaxFrameBytes))
 		return false
 	}
 	return l.c.frame(frame)
 }
 
-// Receive returns what the server has written since the last call, as the
-// write loop would put it on the wire: nil for nothing, one message, or a
-// JSON array of messages. After a fatal error its err frame comes last and
-// open is false.
-func (l *Local) Receive() (frame []byte, open bool) {
+func (l *local) Receive() (frame []byte, open bool) {
 	c := l.c
 	c.mu.Lock()
 	frames := c.take()
@@ -84,14 +80,12 @@ func (l *Local) Receive() (frame []byte, open bool) {
 	return protocol.Batch(frames), !l.done
 }
 
-// Close ends the connection, as a dropped WebSocket would: the server
-// forgets its subscriptions.
-func (l *Local) Close() {
+func (l *local) Close() {
 	l.c.fail(errorf(0, protocol.CodeShuttingDown, "closed"))
 	l.finish()
 }
 
-func (l *Local) finish() {
+func (l *local) finish() {
 	if l.done {
 		return
 	}

@@ -1,12 +1,10 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -103,25 +101,6 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, body)
 }
 
-// appendEvent appends e as the JSON object storage.Event marshals to.
-func appendEvent(b []byte, e *storage.Event) []byte {
-	b = append(b, `{"seq":`...)
-	b = strconv.AppendUint(b, e.Seq, 10)
-	b = append(b, `,"client":`...)
-	b = protocol.AppendString(b, e.Client)
-	b = append(b, `,"mid":`...)
-	b = strconv.AppendUint(b, e.Mid, 10)
-	b = append(b, `,"name":`...)
-	b = protocol.AppendString(b, e.Name)
-	b = append(b, `,"args":`...)
-	b = append(b, e.Args...)
-	b = append(b, `,"time":`...)
-	b = strconv.AppendInt(b, e.Time, 10)
-	b = append(b, `,"actor":`...)
-	b = protocol.AppendString(b, e.Actor)
-	return append(b, '}')
-}
-
 // memoryFigures are the Go heap's figures that tell whether memory comes
 // back after a burst: the live heap after the last GC, and the heap's
 // objects now (runtime/metrics; no stop-the-world).
@@ -135,204 +114,6 @@ func memoryFigures() map[string]uint64 {
 		}
 	}
 	return out
-}
-
-func (s *Server) listNamespaces(w http.ResponseWriter, r *http.Request, p principal) {
-	all, err := s.store.Namespaces(r.Context())
-	if err != nil {
-		writeError(w, s.storageAPIError("list namespaces", roomID{}, err))
-		return
-	}
-	// A key sees its own namespace only.
-	out := []string{}
-	for _, ns := range all {
-		if ns == p.Namespace {
-			out = append(out, ns)
-		}
-	}
-	if len(out) == 0 {
-		out = append(out, p.Namespace)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"namespaces": out})
-}
-
-type stateInfo struct {
-	Key       string `json:"key"`
-	Type      string `json:"type"`
-	Seq       uint64 `json:"seq"`
-	Epoch     string `json:"epoch"`
-	UpdatedAt int64  `json:"updated_at,omitempty"`
-}
-
-func (s *Server) listStates(w http.ResponseWriter, r *http.Request, p principal) {
-	q := r.URL.Query()
-	limit, e := intParam(q.Get("limit"), 100, 1, 1000)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	rows, err := s.store.States(r.Context(), p.Namespace, q.Get("prefix"), q.Get("after"), limit+1)
-	if err != nil {
-		writeError(w, s.storageAPIError("list states", roomID{ns: p.Namespace}, err))
-		return
-	}
-	var next *string
-	if len(rows) > limit {
-		rows = rows[:limit]
-		k := rows[limit-1].Key
-		next = &k
-	}
-	out := make([]stateInfo, len(rows))
-	for i, m := range rows {
-		out[i] = stateInfo{Key: m.Key, Type: m.Type, Seq: m.Seq, Epoch: m.Epoch, UpdatedAt: m.UpdatedAt}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"states": out, "next": next})
-}
-
-func (s *Server) getState(w http.ResponseWriter, r *http.Request, p principal) {
-	key := r.PathValue("key")
-	// A read of a key that does not exist is answered from storage: no
-	// room is started for it, so reads of made-up keys cost nothing.
-	if e := s.mustExist(r.Context(), p.Namespace, key); e != nil {
-		writeError(w, e)
-		return
-	}
-	ch := make(chan readResult, 1)
-	if e := s.send(p.Namespace, key, roomMsg{kind: kindRead, read: ch}); e != nil {
-		writeError(w, e)
-		return
-	}
-	res := <-ch
-	if res.err != nil {
-		writeError(w, res.err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"key": key, "type": res.meta.Type, "seq": res.meta.Seq, "epoch": res.meta.Epoch, "state": res.state})
-}
-
-func (s *Server) history(w http.ResponseWriter, r *http.Request, p principal) {
-	key := r.PathValue("key")
-	q := r.URL.Query()
-	limit, e := intParam(q.Get("limit"), 100, 1, 1000)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	after, e := uintParam(q.Get("after"), 0)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	id := roomID{p.Namespace, key}
-	meta, err := s.store.State(r.Context(), p.Namespace, key)
-	if err != nil {
-		writeError(w, s.notFoundState(err, id))
-		return
-	}
-	if first, _ := s.store.FirstSeq(r.Context(), p.Namespace, key); first > after+1 {
-		writeError(w, errorf(http.StatusGone, protocol.CodeCompacted, "events before seq %d were compacted", first))
-		return
-	}
-	// The page is streamed, and ends at limit events or past
-	// Limits.PageBytes (one event at least): events of up to a frame each
-	// would otherwise make a page of a gigabyte.
-	budget := s.cfg.Limits.PageBytes
-	// Pages are streamed by at most half the cores at once: readers of
-	// large histories wait for each other instead of taking every core
-	// from the writers.
-	select {
-	case s.pages <- struct{}{}:
-		defer func() { <-s.pages }()
-	case <-r.Context().Done():
-		return
-	}
-	bw := bufio.NewWriterSize(w, 32<<10)
-	var buf []byte
-	started := false
-	var n int
-	var written int64
-	var last uint64
-	full := false
-	errFull := errors.New("page full")
-	err = s.store.EachEvent(r.Context(), p.Namespace, key, after, meta.Seq, func(e *storage.Event) error {
-		if n == limit || (n > 0 && written >= budget) {
-			full = true
-			return errFull
-		}
-		// The log holds args in canonical JSON: they are written as
-		// they are, not decoded and encoded again.
-		b := appendEvent(buf[:0], e)
-		buf = b
-		if !started {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("X-Content-Type-Options", "nosniff")
-			w.WriteHeader(http.StatusOK)
-			bw.WriteString(`{"events":[`)
-			started = true
-		} else {
-			bw.WriteByte(',')
-		}
-		bw.Write(b)
-		written += int64(len(b))
-		n++
-		last = e.Seq
-		return nil
-	})
-	if err != nil && !errors.Is(err, errFull) {
-		if !started {
-			writeError(w, s.storageAPIError("history", id, err))
-			return
-		}
-		// Half a page is out: end the response so that it cannot be
-		// read as a whole one.
-		s.storageAPIError("history", id, err)
-		panic(http.ErrAbortHandler)
-	}
-	if !started {
-		writeJSON(w, http.StatusOK, map[string]any{"events": []storage.Event{}, "next": nil})
-		return
-	}
-	if full {
-		fmt.Fprintf(bw, `],"next":%d}`+"\n", last)
-	} else {
-		bw.WriteString(`],"next":null}` + "\n")
-	}
-	bw.Flush()
-}
-
-func (s *Server) stateAt(w http.ResponseWriter, r *http.Request, p principal) {
-	key := r.PathValue("key")
-	seq, e := uintParam(r.PathValue("seq"), 0)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	id := roomID{p.Namespace, key}
-	meta, err := s.store.State(r.Context(), p.Namespace, key)
-	if err != nil {
-		writeError(w, s.notFoundState(err, id))
-		return
-	}
-	if seq > meta.Seq {
-		writeError(w, errorf(http.StatusNotFound, protocol.CodeNotFound, "%q is at seq %d; seq %d does not exist yet", key, meta.Seq, seq))
-		return
-	}
-	typ, ok := s.reg.Lookup(meta.Type)
-	if !ok {
-		writeError(w, errorf(http.StatusNotFound, protocol.CodeUnknownType, "%q holds a %s, which this server does not serve", key, meta.Type))
-		return
-	}
-	state, _, err := replay(r.Context(), s.store, typ, p.Namespace, key, meta.Epoch, seq, s.log)
-	if err != nil {
-		writeError(w, s.storageAPIError("state at seq", id, err))
-		return
-	}
-	b, err := typ.Encode(state)
-	if err != nil {
-		writeError(w, asAPIError(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"key": key, "type": meta.Type, "seq": seq, "epoch": meta.Epoch, "state": json.RawMessage(b)})
 }
 
 type mutationBody struct {
@@ -361,7 +142,7 @@ func (s *Server) postMutation(w http.ResponseWriter, r *http.Request, p principa
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, errorf(http.StatusRequestEntityTooLarge, protocol.CodeFrameTooLarge, "the body is over %d bytes (--max-frame)", s.cfg.Limits.MaxFrameBytes))
+			writeError(w, errorf(http.StatusRequestEntityTooLarge, protocol.CodeFrameTooLarge, "the body is over %d bytes (Limits.MaxFrameBytes)", s.cfg.Limits.MaxFrameBytes))
 			return
 		}
 		writeError(w, errorf(http.StatusBadRequest, protocol.CodeBadRequest, "reading the body failed"))
@@ -397,7 +178,10 @@ func (s *Server) postMutation(w http.ResponseWriter, r *http.Request, p principa
 		writeError(w, e)
 		return
 	}
-	res := <-req.reply
+	res, ok := await(r.Context(), req.reply)
+	if !ok {
+		return // the caller went away; the mutation may still apply (retry with the same mid)
+	}
 	switch {
 	case res.err != nil:
 		writeError(w, res.err)
@@ -434,11 +218,27 @@ func (s *Server) deleteState(w http.ResponseWriter, r *http.Request, p principal
 		writeError(w, e)
 		return
 	}
-	if e := <-ch; e != nil {
+	e, ok := await(r.Context(), ch)
+	if !ok {
+		return
+	}
+	if e != nil {
 		writeError(w, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deleted": key})
+}
+
+// await waits for a room's answer on ch (buffered: the room never blocks
+// on it) or for the request's end, when nobody is left to answer.
+func await[T any](ctx context.Context, ch <-chan T) (T, bool) {
+	select {
+	case v := <-ch:
+		return v, true
+	case <-ctx.Done():
+		var zero T
+		return zero, false
+	}
 }
 
 // parseMutation decodes and validates a REST mutation body.

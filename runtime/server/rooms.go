@@ -30,10 +30,10 @@ func (s *Server) getRoom(ns, key string) *room {
 			s.roomsMu.Unlock()
 			return r
 		}
-		if s.cfg.Synchronous || !s.roomsFull() {
+		if s.cfg.synchronous || !s.roomsFull() {
 			r := newRoom(s, id)
 			s.rooms[id] = r
-			if s.cfg.Synchronous {
+			if s.cfg.synchronous {
 				r.load()
 			} else {
 				s.roomsWG.Add(1)

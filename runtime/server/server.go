@@ -170,10 +170,8 @@ func (l *Limits) fill() {
 
 // Config configures a Server.
 type Config struct {
-	// DBPath is the SQLite file (created if missing). Required unless Store is set.
+	// DBPath is the SQLite file (created if missing). Required.
 	DBPath string
-	// Store, if set, is used instead of opening DBPath. The server closes it.
-	Store storage.Store
 	// Sync is the SQLite durability, "full" (default) or "normal".
 	Sync string
 	// MaxBatch bounds group commit (default 512; 1 = one transaction per write).
@@ -200,15 +198,11 @@ type Config struct {
 	OriginPatterns []string
 	Limits         Limits
 
-	// Synchronous runs every room on the goroutine of the caller that sends
-	// it a message, one message at a time under one server-wide lock, and
-	// never evicts rooms. A message's effects (the durable append, the
-	// frames queued for every subscriber) are complete when the call that
-	// delivered it returns. Slower; made for deterministic simulations
-	// driving Local connections.
-	Synchronous bool
-	// Clock gives the time stamped on events (default time.Now).
-	Clock func() time.Time
+	// synchronous and clock are set by internal/simhook.Synchronous for
+	// the deterministic simulation: rooms run on the caller's goroutine,
+	// and clock (default time.Now) stamps events and paces rate limits.
+	synchronous bool
+	clock       func() time.Time
 }
 
 // Server serves Better-State over HTTP and WebSocket.
@@ -218,11 +212,16 @@ type Server struct {
 	store storage.Store
 	reg   *contract.Registry
 	auth  *authenticator
+	// life ends when Close starts: rooms load and read under it, so that
+	// Close need not wait for a long replay. Writes do not use it: what a
+	// room applied is committed before Close returns.
+	life    context.Context
+	endLife context.CancelFunc
 
 	roomsMu sync.Mutex
 	rooms   map[roomID]*room
 	roomsWG sync.WaitGroup
-	syncMu  sync.Mutex // serializes rooms in Synchronous mode
+	syncMu  sync.Mutex // serializes rooms in synchronous mode
 
 	connsMu  sync.Mutex
 	conns    map[*conn]struct{}
@@ -267,28 +266,27 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RoomIdle <= 0 {
 		cfg.RoomIdle = time.Minute
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
+	if cfg.clock == nil {
+		cfg.clock = time.Now
 	}
 	cfg.Limits.fill()
-	st := cfg.Store
-	if st == nil {
-		if cfg.DBPath == "" {
-			return nil, errors.New("server: Config.DBPath is required")
-		}
-		var err error
-		st, err = storage.OpenSQLite(cfg.DBPath, storage.SQLiteOptions{Sync: cfg.Sync, MaxBatch: cfg.MaxBatch, Exclusive: true})
-		if err != nil {
-			return nil, fmt.Errorf("server: %w", err)
-		}
+	if cfg.DBPath == "" {
+		return nil, errors.New("server: Config.DBPath is required")
 	}
+	st, err := storage.OpenSQLite(cfg.DBPath, storage.SQLiteOptions{Sync: cfg.Sync, MaxBatch: cfg.MaxBatch, Exclusive: true})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	life, endLife := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		store: st,
-		reg:   cfg.Registry,
-		rooms: map[roomID]*room{},
-		conns: map[*conn]struct{}{},
+		life:    life,
+		endLife: endLife,
+		cfg:     cfg,
+		log:     cfg.Logger,
+		store:   st,
+		reg:     cfg.Registry,
+		rooms:   map[roomID]*room{},
+		conns:   map[*conn]struct{}{},
 
 		byClient: map[clientID]*conn{},
 		quotas:   map[string]*nsQuota{},
@@ -308,9 +306,6 @@ func New(cfg Config) (*Server, error) {
 	go s.janitor()
 	return s, nil
 }
-
-// Store returns the server's event log.
-func (s *Server) Store() storage.Store { return s.store }
 
 // HTTPServer returns an http.Server for Handler with the timeouts that
 // keep slow or idle peers from holding connections: headers within 10 s,
@@ -341,6 +336,7 @@ func (s *Server) Handler() http.Handler { return s.mux }
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.closing.Store(true)
+		s.endLife() // loads and reads in progress stop; writes finish
 		s.connsMu.Lock()
 		conns := make([]*conn, 0, len(s.conns))
 		for c := range s.conns {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/better-state/better-state/examples/todos"
+	"github.com/better-state/better-state/internal/simhook"
 	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server"
@@ -18,22 +19,22 @@ import (
 // size of its state: the server clones the state, applies the action,
 // canonicalizes the args and encodes the new state (to check it and to
 // size it) before it logs the event. Every part but the action grows with
-// the state. The server runs in Synchronous mode behind a Local
+// the state. The server runs in synchronous mode (internal/simhook) behind an in-process
 // connection, on a real SQLite file with synchronous=NORMAL, so that the
 // figure is the per-mutation work and not the fsync.
 func BenchmarkMutationStateSize(b *testing.B) {
 	for _, kib := range []int{1, 64, 1024, 4096} {
 		b.Run(fmt.Sprintf("state=%dKiB", kib), func(b *testing.B) {
-			srv, err := server.New(server.Config{
-				DBPath: filepath.Join(b.TempDir(), "s.db"), Sync: "normal", Synchronous: true,
+			srv, err := server.New(simhook.Synchronous(server.Config{
+				DBPath: filepath.Join(b.TempDir(), "s.db"), Sync: "normal",
 				Registry: contract.NewRegistry(todos.ListType), DevKey: "k",
 				Limits: server.Limits{MutationsPerSecond: 1e9, MutationBurst: 1e9, KeyMutationsPerSec: 1e9, NamespaceEventsPerSec: 1e9, NamespaceBytesPerSec: 1e12},
-			})
+			}, nil).(server.Config))
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer srv.Close()
-			l, err := srv.Local(context.Background(), "k")
+			l, err := simhook.Local(context.Background(), srv, "k")
 			if err != nil {
 				b.Fatal(err)
 			}

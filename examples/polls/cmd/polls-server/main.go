@@ -7,9 +7,9 @@ import (
 	"os"
 
 	"github.com/better-state/better-state/examples/polls"
-	"github.com/better-state/better-state/runtime/server"
+	"github.com/better-state/better-state/runtime/server/serve"
 )
 
 func main() {
-	os.Exit(server.Main(os.Args[1:], polls.Register))
+	os.Exit(serve.Main(os.Args[1:], polls.Register))
 }

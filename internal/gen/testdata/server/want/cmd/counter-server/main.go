@@ -7,9 +7,9 @@ import (
 	"os"
 
 	counter "github.com/better-state/better-state/internal/gen/testdata/server/in"
-	"github.com/better-state/better-state/runtime/server"
+	"github.com/better-state/better-state/runtime/server/serve"
 )
 
 func main() {
-	os.Exit(server.Main(os.Args[1:], counter.Register))
+	os.Exit(serve.Main(os.Args[1:], counter.Register))
 }

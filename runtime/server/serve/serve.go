@@ -1,4 +1,7 @@
-package server
+// Package serve is the Better-State server command: flags, environment,
+// signals, the CPU profile and the keys subcommand, around runtime/server.
+// Generated server mains call Main.
+package serve
 
 import (
 	"context"
@@ -16,8 +19,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/better-state/better-state/internal/storage"
 	"github.com/better-state/better-state/runtime/contract"
+	"github.com/better-state/better-state/runtime/server"
 )
 
 // Main is the whole server command: generated server mains call it with
@@ -56,7 +59,7 @@ func envOr(name, def string) string {
 func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	d := DefaultLimits()
+	d := server.DefaultLimits()
 	addr := fs.String("addr", envOr("BS_ADDR", "127.0.0.1:8080"), "address to listen on (env BS_ADDR)")
 	db := fs.String("db", envOr("BS_DB", "./better-state.db"), "SQLite database file (env BS_DB)")
 	devKey := fs.String("dev-key", os.Getenv("BS_DEV_KEY"), "accept this key as an admin key of namespace \"default\" (env BS_DEV_KEY); for development and tests")
@@ -107,7 +110,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if len(reg.Names()) == 0 {
-		fmt.Fprintln(stderr, "no state types registered: pass your schema package's Register to server.Main")
+		fmt.Fprintln(stderr, "no state types registered: pass your schema package's Register to serve.Main")
 		return 2
 	}
 	if *cpuProfile != "" {
@@ -129,11 +132,11 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	if *origins != "" {
 		originList = strings.Split(*origins, ",")
 	}
-	srv, err := New(Config{
+	srv, err := server.New(server.Config{
 		DBPath: *db, Sync: *sync, MaxBatch: *maxBatch, Registry: reg, DevKey: *devKey, Logger: log,
 		SnapshotEvery: *snapEvery, KeepEvents: *keep, KeepSnapshots: *keepSnaps, HashEvery: *hashEvery, RoomIdle: *roomIdle,
 		OriginPatterns: originList,
-		Limits: Limits{
+		Limits: server.Limits{
 			MaxFrameBytes: *maxFrame, MaxStateBytes: *maxState, MaxKeysPerConn: *maxKeys,
 			MutationsPerSecond: *rate, MutationBurst: *burst, KeyMutationsPerSec: *keyRate, MaxConns: *maxConns, MaxOpenConns: *maxOpen,
 			SendQueue: *sendQueue, PingInterval: *ping,
@@ -148,12 +151,12 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 		return 1
 	}
 	if *devKey == "" {
-		if key, err := firstKey(srv.store); err != nil {
+		if key, err := srv.EnsureAdminKey(context.Background()); err != nil {
 			log.Error("start failed", "err", err)
 			srv.Close()
 			return 1
 		} else if key != "" {
-			fmt.Fprintf(stdout, "No API keys existed, so one was made. It is shown only now:\n\n  %s\n\n(admin of namespace %q; manage keys with the \"keys\" subcommand)\n", key, DefaultNamespace)
+			fmt.Fprintf(stdout, "No API keys existed, so one was made. It is shown only now:\n\n  %s\n\n(admin of namespace %q; manage keys with the \"keys\" subcommand)\n", key, server.DefaultNamespace)
 		}
 	}
 	ln, err := net.Listen("tcp", *addr)
@@ -185,17 +188,6 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	return 0
 }
 
-// firstKey makes an admin key of the default namespace when the store has
-// no key at all, and returns it (or "").
-func firstKey(st storage.Store) (string, error) {
-	ctx := context.Background()
-	keys, err := st.Keys(ctx)
-	if err != nil || len(keys) > 0 {
-		return "", err
-	}
-	return createKey(ctx, st, KeySpec{Actor: "admin", Role: RoleAdmin})
-}
-
 func keysCmd(args []string, stdout, stderr io.Writer) int {
 	usage := "usage: keys create [--ns NS] [--actor NAME] [--role admin|client] | keys list | keys revoke ID  (each takes --db)"
 	if len(args) == 0 {
@@ -205,13 +197,13 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	db := fs.String("db", envOr("BS_DB", "./better-state.db"), "SQLite database file")
-	ns := fs.String("ns", DefaultNamespace, "namespace of the new key")
+	ns := fs.String("ns", server.DefaultNamespace, "namespace of the new key")
 	actor := fs.String("actor", "", "actor name of the new key (what ctx.Actor() returns; default: the key id)")
-	role := fs.String("role", RoleClient, "role of the new key: admin or client")
+	role := fs.String("role", server.RoleClient, "role of the new key: admin or client")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	st, err := storage.OpenSQLite(*db, storage.SQLiteOptions{})
+	st, err := server.OpenKeyStore(*db)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -220,15 +212,15 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 	ctx := context.Background()
 	switch args[0] {
 	case "create":
-		key, err := createKey(ctx, st, KeySpec{Namespace: *ns, Actor: *actor, Role: *role})
+		key, err := st.Create(ctx, server.KeySpec{Namespace: *ns, Actor: *actor, Role: *role})
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
 		fmt.Fprintln(stdout, key)
-		fmt.Fprintf(stderr, "key %s: namespace %s, role %s (the key is shown only now)\n", keyID(key), *ns, *role)
+		fmt.Fprintf(stderr, "key %s: namespace %s, role %s (the key is shown only now)\n", strings.Split(key, "_")[1], *ns, *role)
 	case "list":
-		keys, err := st.Keys(ctx)
+		keys, err := st.List(ctx)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -237,10 +229,10 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(tw, "ID\tNAMESPACE\tACTOR\tROLE\tCREATED\tREVOKED")
 		for _, k := range keys {
 			revoked := "-"
-			if k.RevokedAt != nil {
-				revoked = time.UnixMilli(*k.RevokedAt).UTC().Format(time.RFC3339)
+			if !k.Revoked.IsZero() {
+				revoked = k.Revoked.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Namespace, k.Actor, k.Role, time.UnixMilli(k.CreatedAt).UTC().Format(time.RFC3339), revoked)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Namespace, k.Actor, k.Role, k.Created.UTC().Format(time.RFC3339), revoked)
 		}
 		tw.Flush()
 	case "revoke":
@@ -248,8 +240,8 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, usage)
 			return 2
 		}
-		if err := st.RevokeKey(ctx, fs.Arg(0)); err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
+		if err := st.Revoke(ctx, fs.Arg(0)); err != nil {
+			if errors.Is(err, server.ErrNoKey) {
 				fmt.Fprintf(stderr, "no active key %q\n", fs.Arg(0))
 				return 1
 			}
