@@ -13,6 +13,6 @@ fuzz -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$t" ./runtime/protocol
 fuzz -run '^$' -fuzz '^FuzzFastPaths$' -fuzztime "$t" ./runtime/protocol
 fuzz -run '^$' -fuzz '^FuzzDispatch$' -fuzztime "$t" ./examples/todos
 fuzz -run '^$' -fuzz '^FuzzDispatch$' -fuzztime "$t" ./examples/polls
-fuzz -run '^$' -fuzz '^FuzzDecodeArgsFastPath$' -fuzztime "$t" ./runtime
+fuzz -run '^$' -fuzz '^FuzzGeneratedDecoders$' -fuzztime "$t" ./runtime/contract
 fuzz -run '^$' -fuzz '^FuzzRESTMutation$' -fuzztime "$t" -parallel 1 ./runtime/server
 fuzz -run '^$' -fuzz '^FuzzServerFrames$' -fuzztime "$t" ./runtime/client

@@ -22,11 +22,31 @@ type CounterAddArgs struct {
 // ActionName returns "Add": CounterAddArgs is the envelope of an action of Counter.
 func (CounterAddArgs) ActionName(*Counter) string { return "Add" }
 
+// UnmarshalArgs decodes the JSON arguments of Add into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *CounterAddArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "n":
+			return contract.Int(action, key, v, &a.N)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
+
 // CounterResetArgs is the envelope of Counter.Reset's arguments.
 type CounterResetArgs struct{}
 
 // ActionName returns "Reset": CounterResetArgs is the envelope of an action of Counter.
 func (CounterResetArgs) ActionName(*Counter) string { return "Reset" }
+
+// UnmarshalArgs decodes the JSON arguments of Reset into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *CounterResetArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		return contract.UnknownField(action, key)
+	})
+}
 
 // CloneCounter returns a deep copy of src that shares no memory with it.
 func CloneCounter(src *Counter) *Counter {
@@ -61,13 +81,13 @@ func dispatchCounter(state any, ctx schema.Ctx, action string, args []byte) erro
 	switch action {
 	case "Add":
 		var a CounterAddArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Add(ctx, a.N)
 	case "Reset":
 		var a CounterResetArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Reset(ctx)

@@ -23,6 +23,14 @@ type PollCloseArgs struct{}
 // ActionName returns "Close": PollCloseArgs is the envelope of an action of Poll.
 func (PollCloseArgs) ActionName(*Poll) string { return "Close" }
 
+// UnmarshalArgs decodes the JSON arguments of Close into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *PollCloseArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		return contract.UnknownField(action, key)
+	})
+}
+
 // PollSetupArgs is the envelope of Poll.Setup's arguments.
 type PollSetupArgs struct {
 	Question string   `json:"question"`
@@ -32,6 +40,20 @@ type PollSetupArgs struct {
 // ActionName returns "Setup": PollSetupArgs is the envelope of an action of Poll.
 func (PollSetupArgs) ActionName(*Poll) string { return "Setup" }
 
+// UnmarshalArgs decodes the JSON arguments of Setup into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *PollSetupArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "question":
+			return contract.String(action, key, v, &a.Question)
+		case "options":
+			return contract.Value(action, key, v, &a.Options)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
+
 // PollVoteArgs is the envelope of Poll.Vote's arguments.
 type PollVoteArgs struct {
 	Option int `json:"option"`
@@ -39,6 +61,18 @@ type PollVoteArgs struct {
 
 // ActionName returns "Vote": PollVoteArgs is the envelope of an action of Poll.
 func (PollVoteArgs) ActionName(*Poll) string { return "Vote" }
+
+// UnmarshalArgs decodes the JSON arguments of Vote into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *PollVoteArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "option":
+			return contract.Int(action, key, v, &a.Option)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
 
 // ClonePoll returns a deep copy of src that shares no memory with it.
 func ClonePoll(src *Poll) *Poll {
@@ -79,19 +113,19 @@ func dispatchPoll(state any, ctx schema.Ctx, action string, args []byte) error {
 	switch action {
 	case "Close":
 		var a PollCloseArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Close(ctx)
 	case "Setup":
 		var a PollSetupArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Setup(ctx, a.Question, a.Options)
 	case "Vote":
 		var a PollVoteArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Vote(ctx, a.Option)

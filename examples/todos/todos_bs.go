@@ -24,11 +24,31 @@ type ListAddArgs struct {
 // ActionName returns "Add": ListAddArgs is the envelope of an action of List.
 func (ListAddArgs) ActionName(*List) string { return "Add" }
 
+// UnmarshalArgs decodes the JSON arguments of Add into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *ListAddArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "title":
+			return contract.String(action, key, v, &a.Title)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
+
 // ListClearDoneArgs is the envelope of List.ClearDone's arguments.
 type ListClearDoneArgs struct{}
 
 // ActionName returns "ClearDone": ListClearDoneArgs is the envelope of an action of List.
 func (ListClearDoneArgs) ActionName(*List) string { return "ClearDone" }
+
+// UnmarshalArgs decodes the JSON arguments of ClearDone into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *ListClearDoneArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		return contract.UnknownField(action, key)
+	})
+}
 
 // ListRemoveArgs is the envelope of List.Remove's arguments.
 type ListRemoveArgs struct {
@@ -37,6 +57,18 @@ type ListRemoveArgs struct {
 
 // ActionName returns "Remove": ListRemoveArgs is the envelope of an action of List.
 func (ListRemoveArgs) ActionName(*List) string { return "Remove" }
+
+// UnmarshalArgs decodes the JSON arguments of Remove into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *ListRemoveArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "id":
+			return contract.String(action, key, v, &a.ID)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
 
 // ListRenameArgs is the envelope of List.Rename's arguments.
 type ListRenameArgs struct {
@@ -47,6 +79,20 @@ type ListRenameArgs struct {
 // ActionName returns "Rename": ListRenameArgs is the envelope of an action of List.
 func (ListRenameArgs) ActionName(*List) string { return "Rename" }
 
+// UnmarshalArgs decodes the JSON arguments of Rename into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *ListRenameArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "id":
+			return contract.String(action, key, v, &a.ID)
+		case "title":
+			return contract.String(action, key, v, &a.Title)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
+
 // ListToggleArgs is the envelope of List.Toggle's arguments.
 type ListToggleArgs struct {
 	ID string `json:"id"`
@@ -54,6 +100,18 @@ type ListToggleArgs struct {
 
 // ActionName returns "Toggle": ListToggleArgs is the envelope of an action of List.
 func (ListToggleArgs) ActionName(*List) string { return "Toggle" }
+
+// UnmarshalArgs decodes the JSON arguments of Toggle into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *ListToggleArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "id":
+			return contract.String(action, key, v, &a.ID)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
 
 // CloneList returns a deep copy of src that shares no memory with it.
 func CloneList(src *List) *List {
@@ -94,31 +152,31 @@ func dispatchList(state any, ctx schema.Ctx, action string, args []byte) error {
 	switch action {
 	case "Add":
 		var a ListAddArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Add(ctx, a.Title)
 	case "ClearDone":
 		var a ListClearDoneArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.ClearDone(ctx)
 	case "Remove":
 		var a ListRemoveArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Remove(ctx, a.ID)
 	case "Rename":
 		var a ListRenameArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Rename(ctx, a.ID, a.Title)
 	case "Toggle":
 		var a ListToggleArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Toggle(ctx, a.ID)

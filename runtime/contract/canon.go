@@ -243,8 +243,9 @@ func (t *Type) Canonical(action string, data []byte) (env any, canon []byte, err
 	if env == nil {
 		return nil, nil, UnknownAction(t.Name, action)
 	}
-	// DecodeArgs checks the syntax (json.Unmarshal does): the strict
-	// checks after it need not again.
+	// DecodeArgs checks the syntax (a generated decoder checks the
+	// object and each value; encoding/json does for other types): the
+	// strict checks after it need not again.
 	if err := DecodeArgs(action, data, env); err != nil {
 		return nil, nil, err
 	}

@@ -63,36 +63,6 @@ func UnknownAction(typeName, action string) error {
 	return Errorf(CodeUnknownAction, "%s has no action %q", typeName, action)
 }
 
-// DecodeArgs decodes an action's JSON arguments strictly: unknown fields,
-// trailing data and ill-typed values are CodeBadArgs errors. Empty args decode
-// as {} (all parameters zero).
-func DecodeArgs(action string, data []byte, v any) error {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
-		return nil
-	}
-	if data[0] != '{' {
-		return Errorf(CodeBadArgs, "%s: args must be a JSON object", action)
-	}
-	if f := fieldsOf(v); f != nil {
-		if allKnown, ok := f.known(data); ok && allKnown {
-			if err := json.Unmarshal(data, v); err != nil {
-				return Errorf(CodeBadArgs, "%s: %v", action, err)
-			}
-			return nil
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return Errorf(CodeBadArgs, "%s: %v", action, err)
-	}
-	if len(bytes.TrimSpace(data[dec.InputOffset():])) > 0 {
-		return Errorf(CodeBadArgs, "%s: trailing data after args", action)
-	}
-	return nil
-}
-
 // Type describes one state type to the runtime. bsgen generates one per
 // state; nothing else should construct them.
 type Type struct {

@@ -169,6 +169,50 @@ func (e *emitter) state(s *model.State) {
 	e.callFunc(s)
 }
 
+// unmarshalArgs emits the envelope's strict decoder: each key must name a
+// parameter exactly, once; each value is decoded by the helper for its
+// type (contract.String, Int, Uint, Bool, or Value for the rest).
+func (e *emitter) unmarshalArgs(name string, a *model.Action) {
+	e.f.Commentf("UnmarshalArgs decodes the JSON arguments of %s into a, strictly: each key", a.Name)
+	e.f.Comment("names a parameter exactly, once; anything else is a bad_args error.")
+	body := jen.Return(jen.Qual(RuntimePath, "ObjectFields").Call(jen.Id("action"), jen.Id("data"),
+		jen.Func().Params(jen.Id("key").String(), jen.Id("v").Index().Byte()).Error().BlockFunc(func(g *jen.Group) {
+			if len(a.Params) > 0 {
+				g.Switch(jen.Id("key")).BlockFunc(func(g *jen.Group) {
+					for _, p := range a.Params {
+						g.Case(jen.Lit(p.Name)).Block(jen.Return(jen.Qual(RuntimePath, fieldDecoder(p.Type)).Call(
+							jen.Id("action"), jen.Id("key"), jen.Id("v"), jen.Op("&").Id("a").Dot(p.Field))))
+					}
+				})
+			}
+			g.Return(jen.Qual(RuntimePath, "UnknownField").Call(jen.Id("action"), jen.Id("key")))
+		})))
+	e.f.Func().Params(jen.Id("a").Op("*").Id(name)).Id("UnmarshalArgs").Params(jen.Id("action").String(), jen.Id("data").Index().Byte()).Error().Block(body)
+}
+
+// fieldDecoder names the contract helper that decodes a field of type t:
+// a fast one for basic kinds (also behind a type of the schema package),
+// Value for everything else.
+func fieldDecoder(t *model.Type) string {
+	if t.Kind == model.Named && t.Local && t.Underlying != nil {
+		t = t.Underlying
+	}
+	if t.Kind != model.Basic {
+		return "Value"
+	}
+	switch t.Name {
+	case "string":
+		return "String"
+	case "bool":
+		return "Bool"
+	case "int", "int8", "int16", "int32", "int64":
+		return "Int"
+	case "uint", "uint8", "uint16", "uint32", "uint64", "byte":
+		return "Uint"
+	}
+	return "Value"
+}
+
 // shapeLit spells a shape description as one string literal per line, so
 // that a diff of the generated file shows which line changed.
 func shapeLit(shape string) *jen.Statement {
@@ -197,6 +241,7 @@ func (e *emitter) envelopes(s *model.State) {
 		})
 		e.f.Commentf("ActionName returns %q: %s is the envelope of an action of %s.", a.Name, name, s.Name)
 		e.f.Func().Params(jen.Id(name)).Id("ActionName").Params(jen.Op("*").Id(s.Name)).String().Custom(oneLine, jen.Return(jen.Lit(a.Name)))
+		e.unmarshalArgs(name, a)
 	}
 }
 
@@ -217,7 +262,7 @@ func (e *emitter) dispatch(s *model.State) {
 					call := actionCall(a)
 					g.Case(jen.Lit(a.Name)).Block(
 						jen.Var().Id("a").Id(argsName(s, a)),
-						jen.If(jen.Err().Op(":=").Qual(RuntimePath, "DecodeArgs").Call(jen.Id("action"), jen.Id("args"), jen.Op("&").Id("a")), jen.Err().Op("!=").Nil()).Block(
+						jen.If(jen.Err().Op(":=").Id("a").Dot("UnmarshalArgs").Call(jen.Id("action"), jen.Id("args")), jen.Err().Op("!=").Nil()).Block(
 							jen.Return(jen.Err()),
 						),
 						jen.Return(jen.Id("s").Dot(a.Name).Call(call...)),

@@ -246,6 +246,11 @@ func (d *describer) describeAction(st *model.State, named *types.Named, m *types
 			continue
 		}
 		field := model.ExportName(v.Name())
+		if field == "ActionName" || field == "UnmarshalArgs" {
+			d.errorf(v.Pos(), "parameter %s of action %s.%s becomes the envelope field %s, which is the name of a generated method; rename it", v.Name(), st.Name, m.Name(), field)
+			ok = false
+			continue
+		}
 		if prev, dup := fields[field]; dup {
 			d.errorf(v.Pos(), "parameters %s and %s of action %s.%s both become the envelope field %s; rename one", prev, v.Name(), st.Name, m.Name(), field)
 			ok = false

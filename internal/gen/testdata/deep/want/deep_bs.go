@@ -28,6 +28,22 @@ type BoardAddPersonArgs struct {
 // ActionName returns "AddPerson": BoardAddPersonArgs is the envelope of an action of Board.
 func (BoardAddPersonArgs) ActionName(*Board) string { return "AddPerson" }
 
+// UnmarshalArgs decodes the JSON arguments of AddPerson into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *BoardAddPersonArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "teamID":
+			return contract.String(action, key, v, &a.TeamID)
+		case "p":
+			return contract.Value(action, key, v, &a.P)
+		case "homeURL":
+			return contract.Value(action, key, v, &a.HomeURL)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
+
 // BoardCountArgs is the envelope of Board.Count's arguments.
 type BoardCountArgs struct {
 	Deltas map[string]int `json:"deltas"`
@@ -38,11 +54,35 @@ type BoardCountArgs struct {
 // ActionName returns "Count": BoardCountArgs is the envelope of an action of Board.
 func (BoardCountArgs) ActionName(*Board) string { return "Count" }
 
+// UnmarshalArgs decodes the JSON arguments of Count into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *BoardCountArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "deltas":
+			return contract.Value(action, key, v, &a.Deltas)
+		case "at":
+			return contract.Value(action, key, v, &a.At)
+		case "grid":
+			return contract.Value(action, key, v, &a.Grid)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
+
 // BoardExplodeArgs is the envelope of Board.Explode's arguments.
 type BoardExplodeArgs struct{}
 
 // ActionName returns "Explode": BoardExplodeArgs is the envelope of an action of Board.
 func (BoardExplodeArgs) ActionName(*Board) string { return "Explode" }
+
+// UnmarshalArgs decodes the JSON arguments of Explode into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *BoardExplodeArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		return contract.UnknownField(action, key)
+	})
+}
 
 // BoardGrowArgs is the envelope of Board.Grow's arguments.
 type BoardGrowArgs struct {
@@ -52,6 +92,18 @@ type BoardGrowArgs struct {
 // ActionName returns "Grow": BoardGrowArgs is the envelope of an action of Board.
 func (BoardGrowArgs) ActionName(*Board) string { return "Grow" }
 
+// UnmarshalArgs decodes the JSON arguments of Grow into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *BoardGrowArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "value":
+			return contract.Int(action, key, v, &a.Value)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
+
 // BoardSetTitleArgs is the envelope of Board.SetTitle's arguments.
 type BoardSetTitleArgs struct {
 	Title string `json:"title"`
@@ -60,6 +112,18 @@ type BoardSetTitleArgs struct {
 // ActionName returns "SetTitle": BoardSetTitleArgs is the envelope of an action of Board.
 func (BoardSetTitleArgs) ActionName(*Board) string { return "SetTitle" }
 
+// UnmarshalArgs decodes the JSON arguments of SetTitle into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *BoardSetTitleArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "title":
+			return contract.String(action, key, v, &a.Title)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
+
 // BoardTagArgs is the envelope of Board.Tag's arguments.
 type BoardTagArgs struct {
 	Tags []string `json:"tags"`
@@ -67,6 +131,18 @@ type BoardTagArgs struct {
 
 // ActionName returns "Tag": BoardTagArgs is the envelope of an action of Board.
 func (BoardTagArgs) ActionName(*Board) string { return "Tag" }
+
+// UnmarshalArgs decodes the JSON arguments of Tag into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *BoardTagArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "tags":
+			return contract.Value(action, key, v, &a.Tags)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
 
 // CloneBoard returns a deep copy of src that shares no memory with it.
 func CloneBoard(src *Board) *Board {
@@ -238,37 +314,37 @@ func dispatchBoard(state any, ctx schema.Ctx, action string, args []byte) error 
 	switch action {
 	case "AddPerson":
 		var a BoardAddPersonArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.AddPerson(ctx, a.TeamID, a.P, a.HomeURL)
 	case "Count":
 		var a BoardCountArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Count(ctx, a.Deltas, a.At, a.Grid)
 	case "Explode":
 		var a BoardExplodeArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Explode(ctx)
 	case "Grow":
 		var a BoardGrowArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Grow(ctx, a.Value)
 	case "SetTitle":
 		var a BoardSetTitleArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.SetTitle(ctx, a.Title)
 	case "Tag":
 		var a BoardTagArgs
-		if err := contract.DecodeArgs(action, args, &a); err != nil {
+		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Tag(ctx, a.Tags...)

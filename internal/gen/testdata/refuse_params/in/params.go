@@ -39,7 +39,10 @@ func (s *S) Complex(ctx schema.Ctx, c complex128) error            { return nil 
 func (s *S) Nested(ctx schema.Ctx, in []Inner) error               { return nil }
 func (s *S) Unnamed(ctx schema.Ctx, _ string) error                { return nil }
 func (s *S) Clash(ctx schema.Ctx, userID string, userId int) error { return nil }
-func (s *S) Get(ctx schema.Ctx) error                              { return nil }
+
+// Reserved takes a parameter whose envelope field would be a generated method.
+func (s *S) Reserved(ctx schema.Ctx, unmarshalArgs string) error { return nil }
+func (s *S) Get(ctx schema.Ctx) error                            { return nil }
 
 // Fine has parameters that all travel: a named string key is allowed.
 func (s *S) Fine(ctx schema.Ctx, m map[Name][]int, in Inner2) error { return nil }
