@@ -1,7 +1,18 @@
 // Package client is the Better-State client: one WebSocket connection to a
 // server, multiplexing stores that apply actions at once, queue them durably,
 // and converge with the server through the resync path of docs/PROTOCOL.md.
-// Open returns a typed store of one key (Typed[S]) on Client.Open's Store.
+//
+//	c, err := client.New("ws://127.0.0.1:8080/v1/ws", client.Options{APIKey: key, Dir: ".app"})
+//	if err != nil { ... } // only for unusable options: New works offline
+//	defer c.Close()
+//	list, err := client.Open[todos.List](c, todos.ListType, "main")
+//	err = list.Mutate(todos.ListAddArgs{Title: "milk"}) // applied and queued on disk now
+//	cancel := list.Subscribe(func(l todos.List) { render(l) })
+//	err = c.WaitSynced(ctx) // nil, the server's refusal (*ServerError), or ctx's error offline
+//
+// Open returns a Typed[S], a typed view of one key's Store; Mutate takes
+// only envelopes that bsgen generated for S's actions. Package cli builds
+// a command-line client on it.
 package client
 
 import (

@@ -160,7 +160,10 @@ func (c *Client) session() (bool, error) {
 			}
 			return false, e
 		}
-		return false, fmt.Errorf("client: no welcome: %v", err)
+		if err == nil {
+			err = fmt.Errorf("the server answered %q", msgs[0].T)
+		}
+		return false, fmt.Errorf("client: no welcome: %w", err)
 	}
 	sctx, endSession := context.WithCancel(c.ctx)
 	l := newWSLink(sctx, ws)

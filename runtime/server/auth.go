@@ -68,8 +68,8 @@ func newAuthenticator(st storage.Store, devKey string) *authenticator {
 	return a
 }
 
-// NewKey returns a new random API key and its parts.
-func NewKey() (key, id string, hash []byte) {
+// newKey returns a new random API key, its id and the hash that is stored.
+func newKey() (key, id string, hash []byte) {
 	var idb [5]byte
 	var sec [20]byte
 	rand.Read(idb[:])

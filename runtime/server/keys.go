@@ -125,7 +125,7 @@ func createKey(ctx context.Context, st storage.Store, spec KeySpec) (string, err
 	if e := checkKey(spec.Namespace); e != nil {
 		return "", fmt.Errorf("server: bad namespace: %s", e.Message)
 	}
-	key, id, hash := NewKey()
+	key, id, hash := newKey()
 	if spec.Actor == "" {
 		spec.Actor = id
 	}

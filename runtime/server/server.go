@@ -3,8 +3,22 @@
 // history, rooms that hold each active key's authoritative state, and a
 // durable SQLite event log behind them.
 //
-// Generated server mains call Main; programs that embed the server call New
-// and serve Handler.
+// Generated server mains call serve.Main (package runtime/server/serve,
+// the command with its flags). A program that embeds the server builds it
+// from a Config and serves it with net/http:
+//
+//	srv, err := server.New(server.Config{
+//		DBPath:   "app.db",
+//		Registry: contract.NewRegistry(todos.ListType),
+//	})
+//	if err != nil { ... }
+//	defer srv.Close() // after the http.Server has stopped accepting
+//	key, err := srv.EnsureAdminKey(ctx) // "" when keys exist already
+//	hs := srv.HTTPServer() // timeouts from Config.Limits
+//	err = hs.Serve(srv.Listener(ln)) // ln: a net.Listener; Listener caps open connections
+//
+// Every limit in Limits has a default (DefaultLimits) and an error with a
+// stable code that names it (docs/RELIABILITY.md, "Limits").
 package server
 
 import (
