@@ -44,11 +44,7 @@ func TestKeepSnapshots(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
 	s := openStore(t, path, SQLiteOptions{})
 	var sum int64
-	write := func(w *Write) {
-		t.Helper()
-		mustWrite(t, s, w)
-		sum += w.UsageDelta
-	}
+	write := summing(t, &s, &sum)
 	createKey(t, s, "ns", "k")
 	createKey(t, s, "ns", "other")
 	// k: snapshots at 4, 8, ..., 24, keeping 3. other: KeepSnapshots 0 keeps
@@ -103,11 +99,7 @@ func TestCompactBelow(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
 	s := openStore(t, path, SQLiteOptions{})
 	var sum int64
-	write := func(w *Write) {
-		t.Helper()
-		mustWrite(t, s, w)
-		sum += w.UsageDelta
-	}
+	write := summing(t, &s, &sum)
 	createKey(t, s, "ns", "k")
 	write(snapshotWrite("ns", "k", 1, 5, 0, 0))
 	write(snapshotWrite("ns", "k", 6, 10, 0, 0))
@@ -270,4 +262,14 @@ func TestDeleteKey(t *testing.T) {
 		t.Errorf("re-created key: client c's mid %d, want 1", mid)
 	}
 	checkUsage(t, s, "ns", sums["ns"])
+}
+
+// summing returns a write function that also adds up the usage deltas. It
+// writes to *s, which the test replaces when it reopens the file.
+func summing(t *testing.T, s **SQLite, sum *int64) func(*Write) {
+	return func(w *Write) {
+		t.Helper()
+		mustWrite(t, *s, w)
+		*sum += w.UsageDelta
+	}
 }

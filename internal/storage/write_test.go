@@ -399,13 +399,7 @@ func TestWriteHonoursContext(t *testing.T) {
 	s := openStore(t, path, SQLiteOptions{})
 	createKey(t, s, "ns", "k")
 
-	release := stallWriter(t, s)
-	base := writerWaits(s)
-	plugErr := make(chan error, 1)
-	go func() {
-		plugErr <- s.Write(context.Background(), &Write{Namespace: "ns", Key: "k", Events: []Event{ev(1, "c", 1)}})
-	}()
-	waitFor(t, "the writer to block on its connection", func() bool { return writerWaits(s) > base })
+	release, plugErr := plugWriter(t, s)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -452,13 +446,7 @@ func TestWriteCancelledResultMatchesLog(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "s.db")
 		s := openStore(t, path, SQLiteOptions{})
 		createKey(t, s, "ns", "k")
-		release := stallWriter(t, s)
-		base := writerWaits(s)
-		plugErr := make(chan error, 1)
-		go func() {
-			plugErr <- s.Write(context.Background(), &Write{Namespace: "ns", Key: "k", Events: []Event{ev(1, "c", 1)}})
-		}()
-		waitFor(t, "the writer to block on its connection", func() bool { return writerWaits(s) > base })
+		release, plugErr := plugWriter(t, s)
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
 		go func() {
@@ -498,4 +486,18 @@ func TestWriteCancelledResultMatchesLog(t *testing.T) {
 			t.Errorf("Write returned %v; its event stored: %v", err, stored)
 		}
 	})
+}
+
+// plugWriter stalls the writer on a first Write of event 1 to ns/k, and
+// returns the function that lets it go and that Write's answer.
+func plugWriter(t *testing.T, s *SQLite) (release func(), plugErr chan error) {
+	t.Helper()
+	release = stallWriter(t, s)
+	base := writerWaits(s)
+	plugErr = make(chan error, 1)
+	go func() {
+		plugErr <- s.Write(context.Background(), &Write{Namespace: "ns", Key: "k", Events: []Event{ev(1, "c", 1)}})
+	}()
+	waitFor(t, "the writer to block on its connection", func() bool { return writerWaits(s) > base })
+	return release, plugErr
 }

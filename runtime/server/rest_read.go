@@ -123,9 +123,8 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	id := roomID{p.Namespace, key}
-	meta, err := s.store.State(r.Context(), p.Namespace, key)
-	if err != nil {
-		writeError(w, s.notFoundState(err, id))
+	meta, ok := s.stateMeta(w, r, id)
+	if !ok {
 		return
 	}
 	if first, _ := s.store.FirstSeq(r.Context(), p.Namespace, key); first > after+1 {
@@ -153,7 +152,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, p principal) {
 	var last uint64
 	full := false
 	errFull := errors.New("page full")
-	err = s.store.EachEvent(r.Context(), p.Namespace, key, after, meta.Seq, func(e *storage.Event) error {
+	err := s.store.EachEvent(r.Context(), p.Namespace, key, after, meta.Seq, func(e *storage.Event) error {
 		if n == limit || (n > 0 && written >= budget) {
 			full = true
 			return errFull
@@ -207,9 +206,8 @@ func (s *Server) stateAt(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	id := roomID{p.Namespace, key}
-	meta, err := s.store.State(r.Context(), p.Namespace, key)
-	if err != nil {
-		writeError(w, s.notFoundState(err, id))
+	meta, ok := s.stateMeta(w, r, id)
+	if !ok {
 		return
 	}
 	if seq > meta.Seq {
@@ -232,4 +230,14 @@ func (s *Server) stateAt(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"key": key, "type": meta.Type, "seq": seq, "epoch": meta.Epoch, "state": json.RawMessage(b)})
+}
+
+// stateMeta reads the row of id, answering w when there is none.
+func (s *Server) stateMeta(w http.ResponseWriter, r *http.Request, id roomID) (storage.StateMeta, bool) {
+	meta, err := s.store.State(r.Context(), id.ns, id.key)
+	if err != nil {
+		writeError(w, s.notFoundState(err, id))
+		return meta, false
+	}
+	return meta, true
 }

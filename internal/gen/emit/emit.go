@@ -247,26 +247,34 @@ func (e *emitter) envelopes(s *model.State) {
 
 func (e *emitter) dispatch(s *model.State) {
 	S := s.Name
-	e.declare("dispatch" + S)
 	e.f.Commentf("dispatch%s decodes args into the envelope of action and calls it on state, a *%s.", S, S)
-	e.f.Func().Id("dispatch"+S).Params(
+	e.actionSwitch(s, "dispatch"+S, jen.Index().Byte(), func(a *model.Action) []jen.Code {
+		return []jen.Code{
+			jen.Var().Id("a").Id(argsName(s, a)),
+			jen.If(jen.Err().Op(":=").Id("a").Dot("UnmarshalArgs").Call(jen.Id("action"), jen.Id("args")), jen.Err().Op("!=").Nil()).Block(
+				jen.Return(jen.Err()),
+			),
+			jen.Return(jen.Id("s").Dot(a.Name).Call(actionCall(a)...)),
+		}
+	})
+}
+
+// actionSwitch emits func name(state any, ctx schema.Ctx, action string,
+// args argsType) error: a switch on action whose cases body gives, with s
+// the state, and an unknown_action error after it.
+func (e *emitter) actionSwitch(s *model.State, name string, argsType jen.Code, body func(*model.Action) []jen.Code) {
+	e.declare(name)
+	e.f.Func().Id(name).Params(
 		jen.Id("state").Any(),
 		jen.Id("ctx").Qual(model.SchemaPath, "Ctx"),
 		jen.Id("action").String(),
-		jen.Id("args").Index().Byte(),
+		jen.Id("args").Add(argsType),
 	).Error().BlockFunc(func(g *jen.Group) {
 		if len(s.Actions) > 0 {
-			g.Id("s").Op(":=").Id("state").Assert(jen.Op("*").Id(S))
+			g.Id("s").Op(":=").Id("state").Assert(jen.Op("*").Id(s.Name))
 			g.Switch(jen.Id("action")).BlockFunc(func(g *jen.Group) {
 				for _, a := range s.Actions {
-					call := actionCall(a)
-					g.Case(jen.Lit(a.Name)).Block(
-						jen.Var().Id("a").Id(argsName(s, a)),
-						jen.If(jen.Err().Op(":=").Id("a").Dot("UnmarshalArgs").Call(jen.Id("action"), jen.Id("args")), jen.Err().Op("!=").Nil()).Block(
-							jen.Return(jen.Err()),
-						),
-						jen.Return(jen.Id("s").Dot(a.Name).Call(call...)),
-					)
+					g.Case(jen.Lit(a.Name)).Block(body(a)...)
 				}
 			})
 		}
@@ -309,29 +317,13 @@ func (e *emitter) argsFunc(s *model.State) {
 // callFunc emits call<S>, which calls an action with its decoded envelope.
 func (e *emitter) callFunc(s *model.State) {
 	S := s.Name
-	e.declare("call" + S)
 	e.f.Commentf("call%s calls action on state, a *%s, with args, the envelope that args%s made.", S, S, S)
-	e.f.Func().Id("call"+S).Params(
-		jen.Id("state").Any(),
-		jen.Id("ctx").Qual(model.SchemaPath, "Ctx"),
-		jen.Id("action").String(),
-		jen.Id("args").Any(),
-	).Error().BlockFunc(func(g *jen.Group) {
-		if len(s.Actions) > 0 {
-			g.Id("s").Op(":=").Id("state").Assert(jen.Op("*").Id(S))
-			g.Switch(jen.Id("action")).BlockFunc(func(g *jen.Group) {
-				for _, a := range s.Actions {
-					call := actionCall(a)
-					body := []jen.Code{}
-					if len(a.Params) > 0 {
-						body = append(body, jen.Id("a").Op(":=").Id("args").Assert(jen.Op("*").Id(argsName(s, a))))
-					}
-					body = append(body, jen.Return(jen.Id("s").Dot(a.Name).Call(call...)))
-					g.Case(jen.Lit(a.Name)).Block(body...)
-				}
-			})
+	e.actionSwitch(s, "call"+S, jen.Any(), func(a *model.Action) []jen.Code {
+		var body []jen.Code
+		if len(a.Params) > 0 {
+			body = append(body, jen.Id("a").Op(":=").Id("args").Assert(jen.Op("*").Id(argsName(s, a))))
 		}
-		g.Return(jen.Qual(RuntimePath, "UnknownAction").Call(jen.Lit(s.WireName), jen.Id("action")))
+		return append(body, jen.Return(jen.Id("s").Dot(a.Name).Call(actionCall(a)...)))
 	})
 }
 

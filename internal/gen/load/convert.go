@@ -92,17 +92,24 @@ func (d *describer) sameModule(p *types.Package) bool {
 // array whose parts are all types this package can name. Structs of other
 // packages are opaque (copied by value), like time.Time.
 func (d *describer) spellable(t types.Type, seen map[types.Type]bool) bool {
+	ok, container := d.partsNameable(t, seen)
+	return container && ok
+}
+
+// partsNameable reports, for a pointer, slice, array or map type
+// (container), whether its parts are all types this package can name.
+func (d *describer) partsNameable(t types.Type, seen map[types.Type]bool) (ok, container bool) {
 	switch u := types.Unalias(t).(type) {
 	case *types.Pointer:
-		return d.nameable(u.Elem(), seen)
+		return d.nameable(u.Elem(), seen), true
 	case *types.Slice:
-		return d.nameable(u.Elem(), seen)
+		return d.nameable(u.Elem(), seen), true
 	case *types.Array:
-		return d.nameable(u.Elem(), seen)
+		return d.nameable(u.Elem(), seen), true
 	case *types.Map:
-		return d.nameable(u.Key(), seen) && d.nameable(u.Elem(), seen)
+		return d.nameable(u.Key(), seen) && d.nameable(u.Elem(), seen), true
 	}
-	return false
+	return false, false
 }
 
 func (d *describer) nameable(t types.Type, seen map[types.Type]bool) bool {
@@ -123,14 +130,7 @@ func (d *describer) nameable(t types.Type, seen map[types.Type]bool) bool {
 			}
 		}
 		return true
-	case *types.Pointer:
-		return d.nameable(u.Elem(), seen)
-	case *types.Slice:
-		return d.nameable(u.Elem(), seen)
-	case *types.Array:
-		return d.nameable(u.Elem(), seen)
-	case *types.Map:
-		return d.nameable(u.Key(), seen) && d.nameable(u.Elem(), seen)
 	}
-	return false
+	ok, _ := d.partsNameable(t, seen)
+	return ok
 }
