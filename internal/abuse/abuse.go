@@ -180,17 +180,25 @@ func Run(ctx context.Context, t Target, a Attack, sc Scale) (Report, error) {
 func HeapLive(ctx context.Context, t Target) uint64 { return heapLive(ctx, t) }
 
 func heapLive(ctx context.Context, t Target) uint64 {
-	var out struct {
-		Memory map[string]uint64 `json:"memory"`
-	}
+	return health(ctx, t).Memory["heap_live_bytes"]
+}
+
+type healthz struct {
+	Memory      map[string]uint64 `json:"memory"`
+	Connections int64             `json:"connections"`
+}
+
+// health reads /healthz (zero values when it cannot).
+func health(ctx context.Context, t Target) healthz {
+	var out healthz
 	req, _ := http.NewRequestWithContext(ctx, "GET", t.HTTPURL+"/healthz", nil)
 	resp, err := (&http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
 	if err != nil {
-		return 0
+		return out
 	}
 	defer resp.Body.Close()
 	json.NewDecoder(resp.Body).Decode(&out)
-	return out.Memory["heap_live_bytes"]
+	return out
 }
 
 // RSS returns a process's resident set size in bytes (0 if unknown).

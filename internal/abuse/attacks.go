@@ -364,9 +364,15 @@ func slowConsumer(ctx context.Context, e *env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// From here on it reads nothing while SlowBytes of events go by.
+	// From here on it reads nothing while SlowBytes of events go by, or
+	// until the server has dropped it (the WebSocket count falls): the
+	// server's last frames wait in the socket for a read, a few seconds.
 	title := strings.Repeat("w", e.scale.EventBytes)
+	conns := health(ctx, e.t).Connections
 	for i := 0; i < e.scale.SlowBytes/e.scale.EventBytes; {
+		if i%8 == 7 && health(ctx, e.t).Connections < conns {
+			break
+		}
 		code, b, err := e.post(ctx, "slowkey", `{"name":"Rename","args":{"id":"`+id+`","title":"`+title+`"}}`)
 		if err != nil {
 			return "", err
