@@ -10,13 +10,13 @@ import "github.com/better-state/better-state/schema"
 //
 //bs:state
 type Counter struct {
-	N       int    `json:"n"`
+	N       int64  `json:"n"`
 	LastBy  string `json:"last_by"`
-	Changes int    `json:"changes"`
+	Changes int64  `json:"changes"`
 }
 
 // Add adds n, which must not be zero.
-func (c *Counter) Add(ctx schema.Ctx, n int) error {
+func (c *Counter) Add(ctx schema.Ctx, n int64) error {
 	if n == 0 {
 		return schema.Reject("zero", "adding zero changes nothing")
 	}

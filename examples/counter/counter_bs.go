@@ -16,7 +16,7 @@ const (
 
 // CounterAddArgs is the envelope of Counter.Add's arguments.
 type CounterAddArgs struct {
-	N int `json:"n"`
+	N int64 `json:"n"`
 }
 
 // ActionName returns "Add": CounterAddArgs is the envelope of an action of Counter.
@@ -60,12 +60,12 @@ func CloneCounter(src *Counter) *Counter {
 // CounterType describes Counter to the runtime.
 var CounterType = &contract.Type{
 	Name:        "counter.Counter",
-	Fingerprint: "1005a4aa8c6066d1",
+	Fingerprint: "de37417d41524576",
 	Shape: "state counter.Counter\n" +
-		"field int changes\n" +
+		"field int64 changes\n" +
 		"field string last_by\n" +
-		"field int n\n" +
-		"action Add(n int)\n" +
+		"field int64 n\n" +
+		"action Add(n int64)\n" +
 		"action Reset()\n",
 	Actions:  []string{"Add", "Reset"},
 	New:      func() any { return new(Counter) },

@@ -17,10 +17,10 @@ import (
 //
 //bs:state
 type Poll struct {
-	Question string         `json:"question"`
-	Options  []string       `json:"options"`
-	Votes    map[string]int `json:"votes"` // actor -> option index
-	Closed   bool           `json:"closed"`
+	Question string           `json:"question"`
+	Options  []string         `json:"options"`
+	Votes    map[string]int64 `json:"votes"` // actor -> option index
+	Closed   bool             `json:"closed"`
 }
 
 // Setup sets the question and the options. It is refused once votes exist.
@@ -44,15 +44,15 @@ func (p *Poll) Setup(ctx schema.Ctx, question string, options []string) error {
 }
 
 // Vote records the actor's vote; voting again moves the vote.
-func (p *Poll) Vote(ctx schema.Ctx, option int) error {
+func (p *Poll) Vote(ctx schema.Ctx, option int64) error {
 	if p.Closed {
 		return schema.Reject("closed", "the poll is closed")
 	}
-	if option < 0 || option >= len(p.Options) {
+	if option < 0 || option >= int64(len(p.Options)) {
 		return schema.Reject("no_such_option", "no such option")
 	}
 	if p.Votes == nil {
-		p.Votes = map[string]int{}
+		p.Votes = map[string]int64{}
 	}
 	p.Votes[ctx.Actor()] = option
 	return nil
@@ -72,7 +72,7 @@ func (p *Poll) Close(ctx schema.Ctx) error {
 func (p *Poll) Tally() []int {
 	n := make([]int, len(p.Options))
 	for _, o := range p.Votes {
-		if o >= 0 && o < len(n) {
+		if o >= 0 && o < int64(len(n)) {
 			n[o]++
 		}
 	}

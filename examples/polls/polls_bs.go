@@ -56,7 +56,7 @@ func (a *PollSetupArgs) UnmarshalArgs(action string, data []byte) error {
 
 // PollVoteArgs is the envelope of Poll.Vote's arguments.
 type PollVoteArgs struct {
-	Option int `json:"option"`
+	Option int64 `json:"option"`
 }
 
 // ActionName returns "Vote": PollVoteArgs is the envelope of an action of Poll.
@@ -88,17 +88,17 @@ func ClonePoll(src *Poll) *Poll {
 // PollType describes Poll to the runtime.
 var PollType = &contract.Type{
 	Name:        "polls.Poll",
-	Fingerprint: "6800ca4e114a8425",
+	Fingerprint: "14753c46ad3c3e4f",
 	Shape: "state polls.Poll\n" +
 		"field bool closed\n" +
 		"field [] options\n" +
 		"field string options[]\n" +
 		"field string question\n" +
 		"field map[string] votes\n" +
-		"field int votes{}\n" +
+		"field int64 votes{}\n" +
 		"action Close()\n" +
 		"action Setup(question string, options []string)\n" +
-		"action Vote(option int)\n",
+		"action Vote(option int64)\n",
 	Actions:  []string{"Close", "Setup", "Vote"},
 	New:      func() any { return new(Poll) },
 	Clone:    func(s any) any { return ClonePoll(s.(*Poll)) },

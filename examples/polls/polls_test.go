@@ -9,7 +9,7 @@ import (
 )
 
 func sample() *Poll {
-	return &Poll{Question: "lunch?", Options: []string{"pizza", "salad"}, Votes: map[string]int{"bob": 1}}
+	return &Poll{Question: "lunch?", Options: []string{"pizza", "salad"}, Votes: map[string]int64{"bob": 1}}
 }
 
 func fresh() *Poll { return &Poll{} }

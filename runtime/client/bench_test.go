@@ -50,7 +50,7 @@ func BenchmarkLocalAction(b *testing.B) {
 			p := setupPoll(b, offlineClient(b, dir))
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if err := p.Mutate(polls.PollVoteArgs{Option: i % 3}); err != nil {
+				if err := p.Mutate(polls.PollVoteArgs{Option: int64(i % 3)}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -69,7 +69,7 @@ func BenchmarkRebase(b *testing.B) {
 		b.Run(fmt.Sprintf("pending=%d", pending), func(b *testing.B) {
 			p := setupPoll(b, offlineClient(b, ""))
 			for i := 1; i < pending; i++ {
-				p.Mutate(polls.PollVoteArgs{Option: i % 3})
+				p.Mutate(polls.PollVoteArgs{Option: int64(i % 3)})
 			}
 			if n := p.Store().Pending(); n != pending {
 				b.Fatalf("%d pending, want %d", n, pending)

@@ -39,7 +39,7 @@ import (
 
 // Determinism checks every action of the program's schema packages.
 func Determinism(prog *load.Program) []model.Diagnostic {
-	c := &checker{prog: prog, decls: map[*types.Func]funcSource{}, reported: map[string]bool{}}
+	c := &checker{prog: prog, decls: map[*types.Func]funcSource{}, reported: map[string]bool{}, modTypes: map[*load.Schema][]types.Type{}}
 	for _, p := range prog.Packages {
 		c.index(p)
 	}
@@ -62,6 +62,7 @@ type checker struct {
 	decls    map[*types.Func]funcSource
 	diags    []model.Diagnostic
 	reported map[string]bool
+	modTypes map[*load.Schema][]types.Type // moduleTypes' answers
 }
 
 func (c *checker) index(p *packages.Package) {
@@ -195,7 +196,8 @@ const (
 // body inspects the body of fn.
 func (w *walk) body(fn *types.Func, src funcSource) {
 	info := src.pkg.TypesInfo
-	called := map[ast.Expr]bool{} // the Fun of every call
+	called := map[ast.Expr]bool{}           // the Fun of every call
+	converted := map[*ast.BinaryExpr]bool{} // products inside an explicit conversion
 	var visit func(ast.Node) bool
 	visit = func(n ast.Node) bool {
 		switch n := n.(type) {
@@ -245,10 +247,17 @@ func (w *walk) body(fn *types.Func, src funcSource) {
 					w.write(fn, info, lhs)
 				}
 			}
+			if n.Tok == token.MUL_ASSIGN {
+				w.mulAssign(fn, info, n)
+			}
 		case *ast.IncDecStmt:
 			w.write(fn, info, n.X)
+		case *ast.BinaryExpr:
+			w.product(fn, info, n, converted)
 		case *ast.CallExpr:
 			called[ast.Unparen(n.Fun)] = true
+			w.markConversion(info, n, converted)
+			w.dynamicCall(fn, info, n)
 			if id, ok := ast.Unparen(n.Fun).(*ast.Ident); ok && len(n.Args) > 0 {
 				if b, ok := info.Uses[id].(*types.Builtin); ok {
 					switch b.Name() {
@@ -273,20 +282,38 @@ func (w *walk) body(fn *types.Func, src funcSource) {
 
 // use handles an identifier that may denote a function or a variable.
 func (w *walk) use(fn *types.Func, info *types.Info, id *ast.Ident, pos token.Pos, call bool) {
+	verb := "calls"
+	if !call {
+		verb = "uses"
+	}
 	switch obj := info.Uses[id].(type) {
 	case *types.Func:
 		if advice, ok := forbidden(obj); ok {
-			verb := "calls"
-			if !call {
-				verb = "uses"
-			}
 			w.errorf(pos, fn, "%s %s: %s", verb, qualified(obj), advice)
+			return
+		}
+		if mapOrdered(obj) {
+			w.report(model.Warning, pos, fn, "%s %s, which returns a map's keys in map order: %s", verb, qualified(obj), adviceMapRange)
+			return
+		}
+		if w.otherModule(obj.Pkg()) && !w.pure(obj.Pkg()) {
+			w.errorf(pos, fn, "%s %s, in another module, whose code bsgen does not follow: if it depends only on its arguments, declare it in the schema package with //bs:pure %s <why>; otherwise compute it outside the action and pass the result as an argument", verb, qualified(obj), obj.Pkg().Path())
 			return
 		}
 		w.reach(fn, obj)
 	case *types.Var:
 		if obj.Pkg() != nil && !obj.IsField() && obj.Parent() == obj.Pkg().Scope() {
-			if advice, ok := forbiddenPackage(obj.Pkg().Path()); ok {
+			if advice, ok := forbiddenVar(obj); ok {
+				w.errorf(pos, fn, "uses %s: %s", qualified(obj), advice)
+			}
+		}
+	case *types.Const:
+		if advice, ok := forbiddenConst(obj); ok {
+			w.errorf(pos, fn, "uses %s: %s", qualified(obj), advice)
+		}
+	case *types.Builtin, *types.TypeName:
+		if obj.Pkg() != nil && obj.Pkg().Path() == "unsafe" {
+			if advice, ok := forbiddenPackage("unsafe"); ok {
 				w.errorf(pos, fn, "uses %s: %s", qualified(obj), advice)
 			}
 		}
@@ -357,56 +384,4 @@ func (w *walk) rangeStmt(fn *types.Func, info *types.Info, n *ast.RangeStmt) {
 			}
 		}
 	}
-}
-
-// qualified names a package-level object with its package path, or a
-// method with its receiver: time.Now, math/rand/v2.IntN, (*os.File).Write.
-func qualified(obj types.Object) string {
-	if f, ok := obj.(*types.Func); ok {
-		if recv := f.Signature().Recv(); recv != nil {
-			return "(" + types.TypeString(recv.Type(), nil) + ")." + f.Name()
-		}
-	}
-	return obj.Pkg().Path() + "." + obj.Name()
-}
-
-// forbidden reports whether calling f breaks determinism, and what to use
-// instead.
-func forbidden(f *types.Func) (string, bool) {
-	if f.Pkg() == nil {
-		return "", false
-	}
-	path := f.Pkg().Path()
-	method := f.Signature().Recv() != nil
-	switch path {
-	case "time":
-		switch f.Name() {
-		case "Now", "Since", "Until":
-			if !method {
-				return "the clock differs between replicas; use ctx.Time(), the mutation's time, the same on every replica", true
-			}
-		}
-		return "", false
-	case "math/rand", "math/rand/v2":
-		if !method {
-			return "its random source differs between replicas; use ctx.Rand(), seeded the same on every replica", true
-		}
-		return "", false
-	}
-	return forbiddenPackage(path)
-}
-
-// forbiddenPackage reports whether every function and variable of the
-// package at path breaks determinism, and what to use instead.
-func forbiddenPackage(path string) (string, bool) {
-	switch {
-	case path == "crypto/rand":
-		return "it is random on every replica; use ctx.Rand() for random numbers or ctx.NewID() for identifiers", true
-	case path == "os" || strings.HasPrefix(path, "os/"):
-		return "it depends on the machine the action runs on; an action may read only its state, ctx and arguments (read the environment outside and pass values as arguments; ctx.Actor() and ctx.Client() say who acts)", true
-	case path == "net" || path == "net/http" || strings.HasPrefix(path, "net/http/") ||
-		path == "net/rpc" || strings.HasPrefix(path, "net/rpc/") || path == "net/smtp":
-		return "it does network I/O, which differs between replicas; do I/O outside actions and pass its results as arguments", true
-	}
-	return "", false
 }

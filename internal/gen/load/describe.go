@@ -51,7 +51,7 @@ func (d *describer) qualifier(p *types.Package) string {
 // describePackage finds the states of p. It returns nil when p has none.
 func describePackage(p *packages.Package) (*Schema, []model.Diagnostic) {
 	d := &describer{pkg: p, fset: p.Fset, named: map[string]*model.Type{}}
-	mp := &model.Package{Name: p.Name, Path: p.PkgPath, Declared: map[string]model.Pos{}}
+	mp := &model.Package{Name: p.Name, Path: p.PkgPath, Declared: map[string]model.Pos{}, Pure: map[string]string{}}
 	if len(p.GoFiles) > 0 {
 		mp.Dir = filepath.Dir(p.GoFiles[0])
 	}
@@ -61,6 +61,7 @@ func describePackage(p *packages.Package) (*Schema, []model.Diagnostic) {
 	}
 	var found []marked
 	for _, f := range p.Syntax {
+		d.pureDirectives(f, mp.Pure)
 		for _, decl := range f.Decls {
 			switch decl := decl.(type) {
 			case *ast.FuncDecl:
@@ -120,6 +121,27 @@ func describePackage(p *packages.Package) (*Schema, []model.Diagnostic) {
 	return s, d.diags
 }
 
+// pureDirectives reads the //bs:pure lines of f: "//bs:pure IMPORTPATH
+// reason", which tells the determinism check that the functions of that
+// package (of another module, whose code it does not follow) depend only
+// on their arguments.
+func (d *describer) pureDirectives(f *ast.File, pure map[string]string) {
+	for _, g := range f.Comments {
+		for _, c := range g.List {
+			rest, ok := strings.CutPrefix(c.Text, "//bs:pure")
+			if !ok {
+				continue
+			}
+			path, reason, _ := strings.Cut(strings.TrimSpace(rest), " ")
+			if path == "" || strings.TrimSpace(reason) == "" {
+				d.errorf(c.Pos(), "//bs:pure needs an import path and the reason it is deterministic: //bs:pure github.com/google/uuid NewSHA1 only hashes its input")
+				continue
+			}
+			pure[path] = strings.TrimSpace(reason)
+		}
+	}
+}
+
 // nearDirective returns a line of doc that looks like a misspelt
 // //bs:state ("// bs:state", "//bs:State", "//bs:stat"), if any.
 func nearDirective(doc *ast.CommentGroup) *ast.Comment {
@@ -128,6 +150,9 @@ func nearDirective(doc *ast.CommentGroup) *ast.Comment {
 	}
 	for _, c := range doc.List {
 		t := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(c.Text, "//")))
+		if strings.HasPrefix(c.Text, "//bs:pure") {
+			continue
+		}
 		if strings.HasPrefix(t, "bs:") || strings.HasPrefix(t, "bs :") || strings.HasPrefix(t, "bsstate") {
 			return c
 		}
@@ -245,6 +270,7 @@ func (d *describer) describeAction(st *model.State, named *types.Named, m *types
 			ok = false
 			continue
 		}
+		d.machineInt(v.Type(), v.Pos(), what)
 		field := model.ExportName(v.Name())
 		if field == "ActionName" || field == "UnmarshalArgs" {
 			d.errorf(v.Pos(), "parameter %s of action %s.%s becomes the envelope field %s, which is the name of a generated method; rename it", v.Name(), st.Name, m.Name(), field)

@@ -21,6 +21,7 @@ func (d *describer) checkState(named *types.Named) {
 			continue
 		}
 		if d.checkType(f.Type(), f.Pos(), what, false) {
+			d.machineInt(f.Type(), f.Pos(), what)
 			if opaque := d.sharedOpaque(f.Type(), map[types.Type]bool{}); opaque != nil {
 				d.warnf(f.Pos(), "%s reaches %s, a struct of another package holding pointers, slices or maps: Clone copies it by value, so copies share that memory; declare the type in the schema package",
 					what, types.TypeString(opaque, d.qualifier))
@@ -187,3 +188,49 @@ const (
 	reasonComplex   = "complex numbers are not JSON-serializable; use two float64 fields"
 	reasonMapKey    = "JSON object keys are strings; use a map whose key is string-kinded (string or a type defined as string)"
 )
+
+// machineInt warns when t holds an int, uint or uintptr: 32 bits on 386 and
+// 32-bit arm (old phones through gomobile), 64 elsewhere, so a value past
+// 2^31 overflows on some replicas only.
+func (d *describer) machineInt(t types.Type, pos token.Pos, what string) {
+	if b := findMachineInt(t, map[types.Type]bool{}); b != nil {
+		d.warnf(pos, "%s holds %s, whose size depends on the machine (32 bits on 386 and 32-bit arm): a replica there overflows where amd64 does not; use int64, or int32 if it must fit 32 bits", what, b.Name())
+	}
+}
+
+func findMachineInt(t types.Type, seen map[types.Type]bool) *types.Basic {
+	t = types.Unalias(t)
+	if seen[t] {
+		return nil
+	}
+	seen[t] = true
+	switch u := t.(type) {
+	case *types.Basic:
+		switch u.Kind() {
+		case types.Int, types.Uint, types.Uintptr:
+			return u
+		}
+	case *types.Named:
+		return findMachineInt(u.Underlying(), seen)
+	case *types.Pointer:
+		return findMachineInt(u.Elem(), seen)
+	case *types.Slice:
+		return findMachineInt(u.Elem(), seen)
+	case *types.Array:
+		return findMachineInt(u.Elem(), seen)
+	case *types.Map:
+		if b := findMachineInt(u.Key(), seen); b != nil {
+			return b
+		}
+		return findMachineInt(u.Elem(), seen)
+	case *types.Struct:
+		for i := 0; i < u.NumFields(); i++ {
+			if f := u.Field(i); f.Exported() {
+				if b := findMachineInt(f.Type(), seen); b != nil {
+					return b
+				}
+			}
+		}
+	}
+	return nil
+}

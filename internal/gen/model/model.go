@@ -32,6 +32,11 @@ type Package struct {
 	// files to where it is declared, so generated names can be checked
 	// against them.
 	Declared map[string]Pos
+	// Pure maps the import paths that the package declared pure with a
+	// //bs:pure line to the reason given: the determinism check does not
+	// follow code of other modules, and refuses calls into them unless
+	// they are declared pure.
+	Pure map[string]string
 }
 
 // State is one type marked //bs:state.

@@ -26,7 +26,7 @@ var app = &cli.App[counter.Counter]{
 	Name: "counter", Type: counter.CounterType, KeyFlag: "counter", Print: show,
 	Commands: []cli.Command[counter.Counter]{
 		{Name: "add", Args: "N", MinArgs: 1, Do: func(s *store, a []string) error {
-			n, err := strconv.Atoi(a[0])
+			n, err := strconv.ParseInt(a[0], 10, 64)
 			if err != nil {
 				return cli.Usagef("N must be an integer, not %q", a[0])
 			}

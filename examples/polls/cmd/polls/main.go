@@ -32,7 +32,7 @@ var app = &cli.App[polls.Poll]{
 			return p.Mutate(polls.PollSetupArgs{Question: a[0], Options: a[1:]})
 		}},
 		{Name: "vote", Args: "N", MinArgs: 1, Do: func(p *poll, a []string) error {
-			n, err := strconv.Atoi(a[0])
+			n, err := strconv.ParseInt(a[0], 10, 64)
 			if err != nil {
 				return cli.Usagef("vote takes an option number, not %q", a[0])
 			}
