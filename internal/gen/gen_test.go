@@ -363,13 +363,16 @@ func TestDeterminismHoles(t *testing.T) {
 		{"another module", "S.OtherModule calls (*github.com/dave/jennifer/jen.Statement).GoString, in another module, whose code bsgen does not follow: if it depends only on its arguments, declare it in the schema package with //bs:pure github.com/dave/jennifer/jen <why>"},
 		{"through an interface", "S.Interface calls time.Now (through (clock).Name): the clock differs"},
 		{"a function value (warning)", "in/holes.go:126:57: warning: S.FuncValue calls the function value hook, which bsgen cannot follow"},
+		{"a product in a generic helper", "S.Generic multiplies floats without rounding the product (through mul)"},
+		{"complex product", "S.Complex multiplies complex numbers: a complex product is a sum of float products"},
+		{"time.Unix in the local zone", "S.Unix calls time.Unix, whose result is in the machine's time zone"},
 		{"machine-sized int (warning)", "in/holes.go:30:2: warning: field S.W of state S holds int, whose size depends on the machine"},
 	} {
 		if !strings.Contains(all, tc.want) {
 			t.Errorf("%s: no diagnostic %q", tc.construct, tc.want)
 		}
 	}
-	for _, fine := range []string{"S.Rounded ", "S.Constant ", "S.UTC ", "S.Pure ", "S.Closure "} {
+	for _, fine := range []string{"S.Rounded ", "S.Constant ", "S.UTC ", "S.Pure ", "S.Closure ", "S.FineFloats ", "S.Errors ", "S.UnixUTC "} {
 		if strings.Contains(all, fine) {
 			t.Errorf("deterministic code reported: %s\n%s", fine, all)
 		}

@@ -83,6 +83,14 @@ func (s *Store) Seq() uint64 {
 	return s.seq
 }
 
+// LastMutation returns the id (mid) of the last mutation made on this key
+// by this client: a Rejection with this Key and Mid refuses it.
+func (s *Store) LastMutation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nextMid
+}
+
 // Pending returns the number of mutations waiting for the server.
 func (s *Store) Pending() int {
 	s.mu.Lock()
@@ -224,8 +232,9 @@ func (s *Store) handle(l link, m *protocol.Msg) {
 			s.resync(l, false)
 			return
 		}
-		if err := s.typ.Apply(s.confirmed, s.eventCtx(m), m.Name, m.Args); err != nil {
-			s.c.log.Warn("client: a confirmed event did not apply here", "key", s.key, "seq", m.Seq, "err", err)
+		applyErr := s.typ.Apply(s.confirmed, s.eventCtx(m), m.Name, m.Args)
+		if applyErr != nil {
+			s.c.log.Warn("client: a confirmed event did not apply here", "key", s.key, "seq", m.Seq, "err", applyErr)
 		}
 		s.seq = m.Seq
 		s.dirty = true
@@ -242,9 +251,18 @@ func (s *Store) handle(l link, m *protocol.Msg) {
 			}
 			s.view = nil // someone else's event: rebase the pending ones
 		}
-		if m.Hash != "" && s.c.sameSchema(s.typ) {
-			// (A server built from a newer schema encodes fields this
-			// client does not know: its hashes cannot match ours.)
+		same := s.c.sameSchema(s.typ)
+		if !same && (applyErr != nil || m.Hash != "") {
+			// A server built from a newer schema: this client cannot
+			// apply actions it does not know, nor check its state against
+			// hashes that cover fields it does not have. It takes a
+			// snapshot when it meets such an action and at each hashed
+			// event, so it never drifts for longer than the hash interval.
+			s.mu.Unlock()
+			s.resync(l, true)
+			return
+		}
+		if m.Hash != "" && same {
 			if b, err := s.typ.Encode(s.confirmed); err == nil && protocol.StateHash(b) != m.Hash {
 				seq := m.Seq
 				s.mu.Unlock()
@@ -324,7 +342,7 @@ func (s *Store) handle(l link, m *protocol.Msg) {
 			s.mu.Unlock()
 			s.resync(l, false)
 			return
-		case protocol.CodeMidGap, protocol.CodeRateLimited, protocol.CodeInternal, protocol.CodeStorage, protocol.CodeNotSubscribed, protocol.CodeBusy, protocol.CodeQuota:
+		case protocol.CodeMidGap, protocol.CodeRateLimited, protocol.CodeInternal, protocol.CodeStorage, protocol.CodeNotSubscribed, protocol.CodeBusy, protocol.CodeQuota, protocol.CodeShuttingDown:
 			// A refused mut (mid > 0) during a resync is answered by
 			// the resync itself; a refused sub (mid 0) needs another.
 			if s.resyncing && m.Mid > 0 {

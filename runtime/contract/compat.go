@@ -30,7 +30,7 @@ type SchemaError struct {
 }
 
 func (e *SchemaError) Error() string {
-	const shown = 5
+	const shown = maxCachedDiffs + 1
 	d := e.Diffs
 	more := ""
 	if len(d) > shown {

@@ -153,6 +153,9 @@ type Registry struct {
 // shapes only costs a comparison each time once it is full.
 const maxCompat = 1024
 
+// maxCachedDiffs bounds the differences a cached SchemaError keeps.
+const maxCachedDiffs = 5
+
 // NewRegistry returns a registry holding the given types.
 func NewRegistry(types ...*Type) *Registry {
 	r := &Registry{types: map[string]*Type{}}
@@ -190,6 +193,11 @@ func (r *Registry) Compatible(t *Type, clientShape string) error {
 		return err
 	}
 	err = Compatible(t, clientShape)
+	if e, ok := err.(*SchemaError); ok && len(e.Diffs) > maxCachedDiffs {
+		// What the message shows, and a count: a made-up shape of
+		// thousands of fields must not stay in memory whole.
+		e.Diffs = append(e.Diffs[:maxCachedDiffs:maxCachedDiffs], fmt.Sprintf("and %d more differences", len(e.Diffs)-maxCachedDiffs))
+	}
 	r.mu.Lock()
 	if r.compat == nil {
 		r.compat = map[[2]string]error{}

@@ -1,6 +1,9 @@
 package contract_test
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/better-state/better-state/runtime/contract"
@@ -62,4 +65,30 @@ func TestRegistryRefusesTwoTypesOfOneName(t *testing.T) {
 		}
 	}()
 	r.Add(&contract.Type{Name: "a.B"})
+}
+
+// A made-up shape of thousands of fields is refused naming the first
+// differences; the registry's cache keeps only those, not the whole list.
+func TestCompatibleCacheIsBounded(t *testing.T) {
+	typ := &contract.Type{Name: "t.S", Shape: "state t.S\nfield int n\n"}
+	r := contract.NewRegistry(typ)
+	var b strings.Builder
+	b.WriteString("state t.S\n")
+	for i := range 4000 {
+		fmt.Fprintf(&b, "field int k%d\n", i)
+	}
+	err := r.Compatible(typ, b.String())
+	var se *contract.SchemaError
+	if !errors.As(err, &se) {
+		t.Fatalf("not refused: %v", err)
+	}
+	if len(se.Diffs) > 6 || !strings.Contains(err.Error(), "and 3995 more differences") {
+		t.Fatalf("%d diffs kept: %.300v", len(se.Diffs), err)
+	}
+	if again := r.Compatible(typ, b.String()); again != err {
+		t.Fatalf("not answered from the cache: %v", again)
+	}
+	if err := r.Compatible(typ, "state t.S\n"); err != nil {
+		t.Fatalf("a client reading fewer fields: %v", err)
+	}
 }

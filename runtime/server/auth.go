@@ -50,6 +50,9 @@ type authenticator struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedKey
+	// forgets counts forget calls: a lookup caches what it read only if
+	// no key was forgotten meanwhile.
+	forgets uint64
 }
 
 type cachedKey struct {
@@ -113,6 +116,7 @@ func (a *authenticator) lookup(ctx context.Context, id string) (storage.APIKey, 
 	now := time.Now()
 	a.mu.Lock()
 	c, ok := a.cache[id]
+	gen := a.forgets
 	a.mu.Unlock()
 	if ok && now.Before(c.expires) {
 		return c.k, nil
@@ -128,7 +132,11 @@ func (a *authenticator) lookup(ctx context.Context, id string) (storage.APIKey, 
 	if len(a.cache) > 10000 {
 		clear(a.cache)
 	}
-	a.cache[id] = cachedKey{k: k, expires: now.Add(cacheTTL)}
+	if a.forgets == gen {
+		// (A revocation since the read may have made k stale: it is not
+		// cached, and the next lookup reads again.)
+		a.cache[id] = cachedKey{k: k, expires: now.Add(cacheTTL)}
+	}
 	a.mu.Unlock()
 	return k, nil
 }
@@ -138,6 +146,7 @@ func (a *authenticator) lookup(ctx context.Context, id string) (storage.APIKey, 
 func (a *authenticator) forget(id string) {
 	a.mu.Lock()
 	delete(a.cache, id)
+	a.forgets++
 	a.mu.Unlock()
 }
 

@@ -301,6 +301,12 @@ func (c *conn) sub(m *protocol.Msg) {
 		c.sendErr(protocol.CodeUnknownType, m.Key, 0, "this server does not serve type %q (it serves %s)", m.Type, strings.Join(c.srv.reg.Names(), ", "))
 		return
 	}
+	if !c.subs.AllowN(c.srv.now(), 1) {
+		// Each sub costs a catch-up: a connection that sends them over
+		// and over is paced, whatever keys it names.
+		c.sendErr(protocol.CodeRateLimited, m.Key, 0, "over %g subscriptions/s on this connection; subscribe again later", c.srv.cfg.Limits.SubsPerSecond)
+		return
+	}
 	if m.FP != typ.Fingerprint {
 		// A client built from another version of the schema is served
 		// when what it reads and sends is unchanged on the server.
@@ -308,12 +314,6 @@ func (c *conn) sub(m *protocol.Msg) {
 			c.sendErr(protocol.CodeSchemaMismatch, m.Key, 0, "%v: deploy a server built from the client's schema, or rebuild the client from the server's (docs/GUIDE.md, \"Changing a schema\")", err)
 			return
 		}
-	}
-	if !c.subs.AllowN(c.srv.now(), 1) {
-		// Each sub costs a catch-up: a connection that sends them over
-		// and over is paced, whatever keys it names.
-		c.sendErr(protocol.CodeRateLimited, m.Key, 0, "over %g subscriptions/s on this connection; subscribe again later", c.srv.cfg.Limits.SubsPerSecond)
-		return
 	}
 	c.mu.Lock()
 	if !c.keys[m.Key] && len(c.keys) >= c.srv.cfg.Limits.MaxKeysPerConn {

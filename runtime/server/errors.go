@@ -38,6 +38,9 @@ func asAPIError(err error) *apiError {
 	if errors.Is(err, storage.ErrNotFound) {
 		return errorf(http.StatusNotFound, protocol.CodeNotFound, "not found")
 	}
+	if errors.Is(err, context.Canceled) {
+		return errShuttingDown // a load that Close ended: retry elsewhere or later
+	}
 	var re *contract.Error
 	if errors.As(err, &re) {
 		return errorf(http.StatusUnprocessableEntity, re.Code, "%s", re.Message)

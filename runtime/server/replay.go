@@ -97,6 +97,11 @@ func replay(ctx context.Context, st storage.Store, typ *contract.Type, ns, key, 
 	if err != nil {
 		return nil, 0, err
 	}
+	if err := ctx.Err(); err != nil {
+		// Close ended the replay (the reader may have dropped its last
+		// chunk): not a compacted log.
+		return nil, 0, err
+	}
 	if next <= upto {
 		return nil, 0, errorf(410, protocol.CodeCompacted, "events of %s after seq %d are not in the log", key, next-1)
 	}

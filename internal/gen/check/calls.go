@@ -77,6 +77,9 @@ func (w *walk) interfaceCall(fn *types.Func, call *ast.CallExpr, s *types.Select
 			break
 		}
 	}
+	if m.Pkg() == nil {
+		return // the error interface's Error: its implementations here were followed
+	}
 	if !w.c.prog.SameModule(w.root, m.Pkg()) || found == 0 {
 		w.report(model.Warning, call.Lparen, fn, "calls %s through an interface: bsgen follows the %d implementations declared in this module, not the others it may hold; make sure they are deterministic, or call a concrete type", qualified(m), found)
 	}

@@ -196,8 +196,9 @@ const (
 // body inspects the body of fn.
 func (w *walk) body(fn *types.Func, src funcSource) {
 	info := src.pkg.TypesInfo
-	called := map[ast.Expr]bool{}           // the Fun of every call
-	converted := map[*ast.BinaryExpr]bool{} // products inside an explicit conversion
+	called := map[ast.Expr]bool{} // the Fun of every call
+	parents := parentsOf(src.decl.Body)
+	zoned := map[*ast.CallExpr]bool{} // calls whose time result gets .UTC() or .In
 	var visit func(ast.Node) bool
 	visit = func(n ast.Node) bool {
 		switch n := n.(type) {
@@ -253,10 +254,10 @@ func (w *walk) body(fn *types.Func, src funcSource) {
 		case *ast.IncDecStmt:
 			w.write(fn, info, n.X)
 		case *ast.BinaryExpr:
-			w.product(fn, info, n, converted)
+			w.product(fn, info, n, parents)
 		case *ast.CallExpr:
 			called[ast.Unparen(n.Fun)] = true
-			w.markConversion(info, n, converted)
+			w.localTime(fn, info, n, zoned)
 			w.dynamicCall(fn, info, n)
 			if id, ok := ast.Unparen(n.Fun).(*ast.Ident); ok && len(n.Args) > 0 {
 				if b, ok := info.Uses[id].(*types.Builtin); ok {
@@ -267,6 +268,11 @@ func (w *walk) body(fn *types.Func, src funcSource) {
 				}
 			}
 		case *ast.SelectorExpr:
+			if n.Sel.Name == "UTC" || n.Sel.Name == "In" {
+				if c, ok := ast.Unparen(n.X).(*ast.CallExpr); ok {
+					zoned[c] = true // time.Unix(...).UTC(): no local zone
+				}
+			}
 			// pkg.F, x.Method, x.field: the selected name is reported at
 			// the start of the whole expression.
 			w.use(fn, info, n.Sel, n.Pos(), called[n])

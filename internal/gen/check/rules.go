@@ -4,8 +4,11 @@ package check
 // check.go consults.
 
 import (
+	"go/ast"
 	"go/types"
 	"strings"
+
+	"golang.org/x/tools/go/types/typeutil"
 
 	"github.com/better-state/better-state/internal/gen/model"
 )
@@ -90,6 +93,21 @@ var exactMath = map[string]bool{
 }
 
 const adviceMath = "its last bits differ between architectures (assembly on some, pure Go fused with multiply-adds on arm64), so replicas disagree; compute it outside the action and pass the result as an argument, or use the exact functions (Sqrt, Abs, Floor, Mod, FMA, ...)"
+
+// localTime reports time.Unix, UnixMilli and UnixMicro, which return a
+// time in the machine's zone (its Hour, Day and Format differ between
+// replicas), unless the call's result is put in a zone at once:
+// time.Unix(s, 0).UTC() or .In(loc).
+func (w *walk) localTime(fn *types.Func, info *types.Info, call *ast.CallExpr, zoned map[*ast.CallExpr]bool) {
+	f := typeutil.StaticCallee(info, call)
+	if f == nil || f.Pkg() == nil || f.Pkg().Path() != "time" || f.Signature().Recv() != nil || zoned[call] {
+		return
+	}
+	switch f.Name() {
+	case "Unix", "UnixMilli", "UnixMicro":
+		w.errorf(call.Pos(), fn, "calls time.%s, whose result is in the machine's time zone: %s: write time.%s(...).UTC()", f.Name(), adviceZone, f.Name())
+	}
+}
 
 // forbiddenVar reports whether using the package-level variable v breaks
 // determinism.

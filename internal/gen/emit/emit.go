@@ -191,9 +191,12 @@ func (e *emitter) unmarshalArgs(name string, a *model.Action) {
 }
 
 // fieldDecoder names the contract helper that decodes a field of type t:
-// a fast one for basic kinds (also behind a type of the schema package),
-// Value for everything else.
+// a fast one for basic kinds (also behind a type of the schema package,
+// unless it decodes itself), Value for everything else.
 func fieldDecoder(t *model.Type) string {
+	if t.Kind == model.Named && t.Unmarshals {
+		return "Value" // its own UnmarshalJSON or UnmarshalText decides
+	}
 	if t.Kind == model.Named && t.Local && t.Underlying != nil {
 		t = t.Underlying
 	}

@@ -57,7 +57,7 @@ func (d *describer) convert(t types.Type) *model.Type {
 			return mt
 		}
 		obj := u.Obj()
-		mt := &model.Type{Kind: model.Named, Name: obj.Name()}
+		mt := &model.Type{Kind: model.Named, Name: obj.Name(), Unmarshals: unmarshals(u)}
 		if obj.Pkg() != nil {
 			mt.PkgPath, mt.PkgName = obj.Pkg().Path(), obj.Pkg().Name()
 			mt.Local = obj.Pkg() == d.pkg.Types
@@ -133,4 +133,11 @@ func (d *describer) nameable(t types.Type, seen map[types.Type]bool) bool {
 	}
 	ok, _ := d.partsNameable(t, seen)
 	return ok
+}
+
+// unmarshals reports whether *t decodes itself from JSON or text: the
+// generated decoders must then leave its values to encoding/json.
+func unmarshals(t *types.Named) bool {
+	ms := types.NewMethodSet(types.NewPointer(t))
+	return ms.Lookup(nil, "UnmarshalJSON") != nil || ms.Lookup(nil, "UnmarshalText") != nil
 }

@@ -96,6 +96,9 @@ type Type struct {
 	PkgPath, PkgName string
 	// Local reports whether a Named type is declared in the schema package.
 	Local bool
+	// Unmarshals reports whether a Named type has an UnmarshalJSON or
+	// UnmarshalText method: encoding/json decodes it, not a fast path.
+	Unmarshals bool
 	// Args are the type arguments of an instantiated generic Named type.
 	Args []*Type
 	// Underlying is the underlying type of a Named type. It is nil for an

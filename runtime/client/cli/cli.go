@@ -5,10 +5,10 @@
 //
 //	0  done, or done offline: the change is queued in --dir and sent by the
 //	   next run that reaches the server
-//	1  an error: the action refused the change, or the server refuses this
-//	   client (wrong or revoked key, a type it does not serve, a schema it
-//	   cannot serve); the server's reason is printed
-//	2  bad usage
+//	1  an error: the action or the server refused this run's change, or
+//	   the server refuses this client (wrong or revoked key, a type it does
+//	   not serve, a schema it cannot serve); the reason is printed
+//	2  bad usage (arguments, flags, an unusable --url)
 //
 // The examples' commands are built on it.
 package cli
@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/better-state/better-state/runtime/client"
@@ -113,16 +114,24 @@ func (a *App[S]) Run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *wait)
 	defer cancel()
+	// mine is the mid of this run's change (0 before it is made): its
+	// refusal makes the run fail; a refusal of a change queued by an
+	// earlier run is reported, and the run goes on.
+	var mine atomic.Uint64
+	var refusedMine atomic.Bool
 	c, err := client.New(*url, client.Options{
 		APIKey: *key, Dir: *dir,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		OnReject: func(r client.Rejection) {
 			fmt.Fprintf(stderr, "the server refused %s: %s (%s)\n", r.Action, r.Message, r.Code)
+			if r.Key == *name && r.Mid != 0 && r.Mid == mine.Load() {
+				refusedMine.Store(true)
+			}
 		},
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", a.Name, err)
-		return 1
+		return 2 // only unusable options (a bad --url) fail here
 	}
 	defer c.Close()
 	s, err := client.Open[S](c, a.Type, *name)
@@ -141,7 +150,12 @@ func (a *App[S]) Run(args []string, stdout, stderr io.Writer) int {
 		return a.watch(s, stdout)
 	}
 	if do := a.Commands[i].Do; do != nil {
-		if err := do(s, rest); err != nil {
+		before := s.Store().LastMutation()
+		err := do(s, rest)
+		if last := s.Store().LastMutation(); err == nil && last != before {
+			mine.Store(last)
+		}
+		if err != nil {
 			var u *UsageError
 			if errors.As(err, &u) {
 				fmt.Fprintf(stderr, "%s %s: %v\n", a.Name, verb, err)
@@ -165,6 +179,9 @@ func (a *App[S]) Run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	a.Print(stdout, s.Get())
+	if refusedMine.Load() {
+		return 1 // the server refused this run's change (its reason is above)
+	}
 	return 0
 }
 

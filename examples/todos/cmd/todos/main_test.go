@@ -9,6 +9,7 @@ import (
 
 	"github.com/better-state/better-state/examples/todos"
 	"github.com/better-state/better-state/runtime/contract"
+	"github.com/better-state/better-state/runtime/server"
 	"github.com/better-state/better-state/runtime/server/servertest"
 )
 
@@ -112,4 +113,25 @@ func TestRefusedClientExitsWithTheReason(t *testing.T) {
 			t.Fatalf("exit %d, stderr %q", code, stderr)
 		}
 	})
+}
+
+// A change the action accepts here but the server refuses (a state over the
+// server's size limit) fails the run, with the server's reason.
+func TestServerRefusalOfThisRunsChange(t *testing.T) {
+	s := servertest.Start(t, servertest.Register(todos.Register), servertest.Config(func(c *server.Config) {
+		c.Limits.MaxStateBytes = 300
+	}))
+	dir := t.TempDir()
+	if out, code := todosCmd(t, s, dir, "add", "short"); code != 0 || !strings.Contains(out, "short") {
+		t.Fatalf("add: %d %q", code, out)
+	}
+	var out, errb bytes.Buffer
+	args := []string{"--url", s.URL, "--key", s.Key, "--dir", dir, "--wait", "5s", "add", strings.Repeat("long ", 80)}
+	if code := app.Run(args, &out, &errb); code != 1 || !strings.Contains(errb.String(), "state_too_large") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	// The next run has nothing of its own refused: it succeeds.
+	if out, code := todosCmd(t, s, dir, "list"); code != 0 || strings.Contains(out, "long") {
+		t.Fatalf("list: %d %q", code, out)
+	}
 }

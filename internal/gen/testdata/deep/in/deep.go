@@ -5,8 +5,10 @@ package deep
 
 import (
 	"encoding/json"
+	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/better-state/better-state/schema"
@@ -148,9 +150,33 @@ func (b *Board) rename(ctx schema.Ctx, title string) error {
 	return nil
 }
 
-// Counter is a second state, with a custom wire name and no actions.
+// Counter is a second state, with a custom wire name.
 //
 //bs:state name=tests.Counter
 type Counter struct {
-	N int `json:"n"`
+	N    int   `json:"n"`
+	Last Email `json:"last"`
+}
+
+// Email decodes itself: lower case, and it must hold an @. The generated
+// decoder must leave it to its UnmarshalJSON, not copy the string as is.
+type Email string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (e *Email) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	if !strings.Contains(s, "@") {
+		return errors.New("not an email address")
+	}
+	*e = Email(strings.ToLower(s))
+	return nil
+}
+
+// Invite records an address on the counter.
+func (c *Counter) Invite(ctx schema.Ctx, who Email) error {
+	c.Last = who
+	return nil
 }

@@ -205,7 +205,7 @@ func TestDescriptors(t *testing.T) {
 	if !slices.Equal(BoardType.Actions, want) {
 		t.Fatalf("actions %v, want %v", BoardType.Actions, want)
 	}
-	if len(CounterType.Actions) != 0 {
+	if !slices.Equal(CounterType.Actions, []string{"Invite"}) {
 		t.Fatalf("Counter actions %v", CounterType.Actions)
 	}
 	if _, ok := BoardType.New().(*Board); !ok {
@@ -218,5 +218,16 @@ func TestDescriptors(t *testing.T) {
 	Register(r)
 	if got := r.Names(); !slices.Equal(got, []string{"deep.Board", "tests.Counter"}) {
 		t.Fatalf("registered %v", got)
+	}
+}
+
+// A parameter whose type decodes itself is decoded by its UnmarshalJSON.
+func TestEnvelopeUsesTheTypesOwnDecoder(t *testing.T) {
+	var a CounterInviteArgs
+	if err := a.UnmarshalArgs("Invite", []byte(`{"who":"NOTANEMAIL"}`)); contract.ErrCode(err) != contract.CodeBadArgs {
+		t.Fatalf("an address without @ decoded: %v %q", err, a.Who)
+	}
+	if err := a.UnmarshalArgs("Invite", []byte(`{"who":"Ann@Example.ORG"}`)); err != nil || a.Who != "ann@example.org" {
+		t.Fatalf("%v %q", err, a.Who)
 	}
 }

@@ -396,6 +396,26 @@ func callBoard(state any, ctx schema.Ctx, action string, args any) error {
 	return contract.UnknownAction("deep.Board", action)
 }
 
+// CounterInviteArgs is the envelope of Counter.Invite's arguments.
+type CounterInviteArgs struct {
+	Who Email `json:"who"`
+}
+
+// ActionName returns "Invite": CounterInviteArgs is the envelope of an action of Counter.
+func (CounterInviteArgs) ActionName(*Counter) string { return "Invite" }
+
+// UnmarshalArgs decodes the JSON arguments of Invite into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *CounterInviteArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "who":
+			return contract.Value(action, key, v, &a.Who)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
+
 // CloneCounter returns a deep copy of src that shares no memory with it.
 func CloneCounter(src *Counter) *Counter {
 	if src == nil {
@@ -408,10 +428,12 @@ func CloneCounter(src *Counter) *Counter {
 // CounterType describes Counter to the runtime.
 var CounterType = &contract.Type{
 	Name:        "tests.Counter",
-	Fingerprint: "0f5650c05b09f86f",
+	Fingerprint: "a69e4f57e5dceb41",
 	Shape: "state tests.Counter\n" +
-		"field int n\n",
-	Actions:  []string{},
+		"field string last\n" +
+		"field int n\n" +
+		"action Invite(who deep.Email=string)\n",
+	Actions:  []string{"Invite"},
 	New:      func() any { return new(Counter) },
 	Clone:    func(s any) any { return CloneCounter(s.(*Counter)) },
 	Dispatch: dispatchCounter,
@@ -421,16 +443,35 @@ var CounterType = &contract.Type{
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.
 func dispatchCounter(state any, ctx schema.Ctx, action string, args []byte) error {
+	s := state.(*Counter)
+	switch action {
+	case "Invite":
+		var a CounterInviteArgs
+		if err := a.UnmarshalArgs(action, args); err != nil {
+			return err
+		}
+		return s.Invite(ctx, a.Who)
+	}
 	return contract.UnknownAction("tests.Counter", action)
 }
 
 // argsCounter returns a new envelope of action's arguments, or nil for an unknown action.
 func argsCounter(action string) any {
+	switch action {
+	case "Invite":
+		return new(CounterInviteArgs)
+	}
 	return nil
 }
 
 // callCounter calls action on state, a *Counter, with args, the envelope that argsCounter made.
 func callCounter(state any, ctx schema.Ctx, action string, args any) error {
+	s := state.(*Counter)
+	switch action {
+	case "Invite":
+		a := args.(*CounterInviteArgs)
+		return s.Invite(ctx, a.Who)
+	}
 	return contract.UnknownAction("tests.Counter", action)
 }
 

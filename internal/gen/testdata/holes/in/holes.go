@@ -131,3 +131,55 @@ func (s *S) Closure(ctx schema.Ctx) error {
 	s.N = add(s.N)
 	return nil
 }
+
+// FineFloats are products no addition can take unrounded: converted to an
+// integer, compared, multiplied again inside a conversion.
+func (s *S) FineFloats(ctx schema.Ctx, price, qty, budget float64) error {
+	s.N = int64(price * qty)
+	if price*qty > budget {
+		s.F = float64(price * qty * 2)
+	}
+	return nil
+}
+
+// Errors are deterministic: err.Error() is not reported.
+func (s *S) Errors(ctx schema.Ctx, tag string) error {
+	if err := s.check(tag); err != nil {
+		s.Tag = err.Error()
+	}
+	return nil
+}
+
+func (s *S) check(tag string) error {
+	if tag == "" {
+		return errEmpty
+	}
+	return nil
+}
+
+type emptyError struct{}
+
+func (emptyError) Error() string { return "empty" }
+
+var errEmpty error = emptyError{}
+
+// mul multiplies values of any float type.
+func mul[T ~float64](a, b T) T { return a * b }
+
+// Generic calls a generic helper whose product an addition takes.
+func (s *S) Generic(ctx schema.Ctx, x, y, z float64) error {
+	s.F = mul(x, y) + z
+	return nil
+}
+
+// Complex multiplies complex numbers, fused inside whatever the conversion.
+func (s *S) Complex(ctx schema.Ctx, x, y float64) error {
+	c := complex(x, y)
+	c = complex128(c * c)
+	s.F = real(c)
+	return nil
+}
+
+// Unix builds a time in the machine's zone; UnixUTC does it right.
+func (s *S) Unix(ctx schema.Ctx, sec int64) error    { s.N = int64(time.Unix(sec, 0).Hour()); return nil }
+func (s *S) UnixUTC(ctx schema.Ctx, sec int64) error { s.At = time.Unix(sec, 0).UTC(); return nil }
