@@ -67,12 +67,13 @@ var CounterType = &contract.Type{
 		"field int64 n\n" +
 		"action Add(n int64)\n" +
 		"action Reset()\n",
-	Actions:  []string{"Add", "Reset"},
-	New:      func() any { return new(Counter) },
-	Clone:    func(s any) any { return CloneCounter(s.(*Counter)) },
-	Dispatch: dispatchCounter,
-	Args:     argsCounter,
-	Call:     callCounter,
+	JSONSchema: `{"$defs":{"counter.Counter":{"properties":{"changes":{"type":"integer"},"last_by":{"type":"string"},"n":{"type":"integer"}},"required":["n","last_by","changes"],"type":"object"}},"actions":{"Add":{"additionalProperties":false,"properties":{"n":{"type":"integer"}},"type":"object"},"Reset":{"additionalProperties":false,"properties":{},"type":"object"}},"state":{"$ref":"#/$defs/counter.Counter"}}`,
+	Actions:    []string{"Add", "Reset"},
+	New:        func() any { return new(Counter) },
+	Clone:      func(s any) any { return CloneCounter(s.(*Counter)) },
+	Dispatch:   dispatchCounter,
+	Args:       argsCounter,
+	Call:       callCounter,
 }
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.

@@ -138,12 +138,13 @@ var ListType = &contract.Type{
 		"action Remove(id string)\n" +
 		"action Rename(id string, title string)\n" +
 		"action Toggle(id string)\n",
-	Actions:  []string{"Add", "ClearDone", "Remove", "Rename", "Toggle"},
-	New:      func() any { return new(List) },
-	Clone:    func(s any) any { return CloneList(s.(*List)) },
-	Dispatch: dispatchList,
-	Args:     argsList,
-	Call:     callList,
+	JSONSchema: `{"$defs":{"todos.Item":{"properties":{"done":{"type":"boolean"},"id":{"type":"string"},"title":{"type":"string"}},"required":["id","title","done"],"type":"object"},"todos.List":{"properties":{"items":{"items":{"$ref":"#/$defs/todos.Item"},"type":["array","null"]}},"required":["items"],"type":"object"}},"actions":{"Add":{"additionalProperties":false,"properties":{"title":{"type":"string"}},"type":"object"},"ClearDone":{"additionalProperties":false,"properties":{},"type":"object"},"Remove":{"additionalProperties":false,"properties":{"id":{"type":"string"}},"type":"object"},"Rename":{"additionalProperties":false,"properties":{"id":{"type":"string"},"title":{"type":"string"}},"type":"object"},"Toggle":{"additionalProperties":false,"properties":{"id":{"type":"string"}},"type":"object"}},"state":{"$ref":"#/$defs/todos.List"}}`,
+	Actions:    []string{"Add", "ClearDone", "Remove", "Rename", "Toggle"},
+	New:        func() any { return new(List) },
+	Clone:      func(s any) any { return CloneList(s.(*List)) },
+	Dispatch:   dispatchList,
+	Args:       argsList,
+	Call:       callList,
 }
 
 // dispatchList decodes args into the envelope of action and calls it on state, a *List.

@@ -349,7 +349,9 @@ func (s *Store) handle(l link, m *protocol.Msg) {
 				break
 			}
 			s.mu.Unlock()
-			s.c.later(200*time.Millisecond, func() { s.resync(l, false) })
+			// A rate_limited err says when the server takes more.
+			delay := max(200*time.Millisecond, min(time.Duration(m.RetryMs)*time.Millisecond, time.Minute))
+			s.c.later(delay, func() { s.resync(l, false) })
 			return
 		default:
 			s.err = &ServerError{Key: s.key, Code: m.Code, Message: m.Message}

@@ -77,6 +77,10 @@ type Type struct {
 	// sends it with its fingerprint, so that a server built from a newer
 	// schema can still serve it (see Compatible).
 	Shape string
+	// JSONSchema is a JSON Schema (draft 2020-12) document describing the
+	// state's encoding ("state") and each action's arguments ("actions"),
+	// for clients in other languages; servers serve it at GET /v1/types.
+	JSONSchema string
 	// Actions lists the action names, sorted.
 	Actions []string
 	// New returns a pointer to a new zero state.

@@ -321,6 +321,10 @@ func appendMsg(b []byte, m *Msg) []byte {
 	if m.Fatal {
 		b = append(b, `,"fatal":true`...)
 	}
+	if m.RetryMs != 0 {
+		b = append(b, `,"retry_ms":`...)
+		b = strconv.AppendInt(b, m.RetryMs, 10)
+	}
 	return append(b, '}')
 }
 

@@ -76,6 +76,7 @@ type Msg struct {
 	Code    string `json:"code,omitempty"`
 	Message string `json:"msg,omitempty"`
 	Fatal   bool   `json:"fatal,omitempty"`
+	RetryMs int64  `json:"retry_ms,omitempty"` // err rate_limited: wait this long before sending again
 }
 
 // Stable error codes, carried by err (and by rej for refusals that are not the

@@ -65,7 +65,7 @@ func (r *room) mut(c *conn, m *protocol.Msg) {
 		return
 	}
 	if !r.allow() {
-		c.sendErr(protocol.CodeRateLimited, r.id.key, m.Mid, "key %q takes at most %g mutations/s; resubscribe and resend later", r.id.key, r.srv.cfg.Limits.KeyMutationsPerSec)
+		c.sendRetry(r.muts, r.id.key, m.Mid, "key %q takes at most %g mutations/s (Limits.KeyMutationsPerSec); resubscribe and resend later", r.id.key, r.srv.cfg.Limits.KeyMutationsPerSec)
 		return
 	}
 	if m.Mid != last+1 {
@@ -120,7 +120,9 @@ func (r *room) restMut(m *restMut) {
 		}
 	}
 	if !r.allow() {
-		m.reply <- restResult{err: errorf(429, protocol.CodeRateLimited, "key %q takes at most %g mutations/s", r.id.key, r.srv.cfg.Limits.KeyMutationsPerSec)}
+		e := errorf(429, protocol.CodeRateLimited, "key %q takes at most %g mutations/s (Limits.KeyMutationsPerSec)", r.id.key, r.srv.cfg.Limits.KeyMutationsPerSec)
+		e.Retry = retryAfter(r.muts, r.srv.now())
+		m.reply <- restResult{err: e}
 		return
 	}
 	if e := r.admit(len(m.args)); e != nil {

@@ -228,7 +228,7 @@ func (c *conn) handle(m *protocol.Msg) bool {
 			return true
 		}
 		if !c.allow() {
-			c.sendErr(protocol.CodeRateLimited, m.Key, m.Mid, "over %g mutations/s on this connection (Limits.MutationsPerSecond); resubscribe and resend later", c.srv.cfg.Limits.MutationsPerSecond)
+			c.sendRetry(c.muts, m.Key, m.Mid, "over %g mutations/s on this connection (Limits.MutationsPerSecond); resubscribe and resend later", c.srv.cfg.Limits.MutationsPerSecond)
 			return true
 		}
 		if e := c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindMut, conn: c, msg: m}); e != nil {
@@ -304,7 +304,7 @@ func (c *conn) sub(m *protocol.Msg) {
 	if !c.subs.AllowN(c.srv.now(), 1) {
 		// Each sub costs a catch-up: a connection that sends them over
 		// and over is paced, whatever keys it names.
-		c.sendErr(protocol.CodeRateLimited, m.Key, 0, "over %g subscriptions/s on this connection; subscribe again later", c.srv.cfg.Limits.SubsPerSecond)
+		c.sendRetry(c.subs, m.Key, 0, "over %g subscriptions/s on this connection (Limits.SubsPerSecond); subscribe again later", c.srv.cfg.Limits.SubsPerSecond)
 		return
 	}
 	if m.FP != typ.Fingerprint {
@@ -391,6 +391,24 @@ func (c *conn) allow() bool { return c.muts.AllowN(c.srv.now(), 1) }
 
 func (c *conn) sendErr(code, key string, mid uint64, format string, args ...any) {
 	c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TErr, Key: key, Mid: mid, Code: code, Message: fmt.Sprintf(format, args...)}))
+}
+
+// sendRetry sends a rate_limited err that says, in retry_ms, when l allows
+// the next message.
+func (c *conn) sendRetry(l *rate.Limiter, key string, mid uint64, format string, args ...any) {
+	c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TErr, Key: key, Mid: mid, Code: protocol.CodeRateLimited,
+		Message: fmt.Sprintf(format, args...), RetryMs: max(1, retryAfter(l, c.srv.now()).Milliseconds())}))
+}
+
+// retryAfter returns how long l needs to allow one more event.
+func retryAfter(l *rate.Limiter, now time.Time) time.Duration {
+	r := l.ReserveN(now, 1)
+	if !r.OK() {
+		return time.Second
+	}
+	d := r.DelayFrom(now)
+	r.CancelAt(now)
+	return d
 }
 
 // fail closes the connection after sending e as a fatal err.

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/better-state/better-state/internal/storage"
@@ -19,6 +21,7 @@ type apiError struct {
 	Status  int
 	Code    string
 	Message string
+	Retry   time.Duration // rate_limited: when the next one is allowed
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -52,6 +55,7 @@ type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		RetryMs int64  `json:"retry_ms,omitempty"`
 	} `json:"error"`
 }
 
@@ -59,6 +63,10 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	var body errorBody
 	body.Error.Code = e.Code
 	body.Error.Message = e.Message
+	if e.Retry > 0 {
+		body.Error.RetryMs = max(1, e.Retry.Milliseconds())
+		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(e.Retry.Seconds()))), 10))
+	}
 	writeJSON(w, e.Status, body)
 }
 
@@ -68,7 +76,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"internal","message":"encoding the response failed"}}`)
 	}
-	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+	if (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
 	w.Header().Set("Content-Type", "application/json")

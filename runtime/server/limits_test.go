@@ -44,7 +44,8 @@ func TestRateLimitPerConnection(t *testing.T) {
 		a.expect(protocol.TEv)
 	}
 	a.send(addMsg(4, "over"))
-	if e := a.expectErr(protocol.CodeRateLimited); e.Key != "k" || e.Mid != 4 {
+	// At 1/s with the bucket empty, the next token is about a second away.
+	if e := a.expectErr(protocol.CodeRateLimited); e.Key != "k" || e.Mid != 4 || e.RetryMs < 900 || e.RetryMs > 1000 {
 		t.Fatalf("%+v", e)
 	}
 	if seq, _ := stateOf(t, s, "k"); seq != 3 {
@@ -277,12 +278,15 @@ func TestRateLimitPerKey(t *testing.T) {
 	b.expect(protocol.TEv)
 	// The key's budget (2) is spent, whoever writes next.
 	a.send(addMsg(2, "a2"))
-	if e := a.expectErr(protocol.CodeRateLimited); e.Mid != 2 || !strings.Contains(e.Message, "at most 2 mutations/s") {
+	if e := a.expectErr(protocol.CodeRateLimited); e.Mid != 2 || !strings.Contains(e.Message, "at most 2 mutations/s") || e.RetryMs < 1 || e.RetryMs > 500 {
 		t.Fatalf("%+v", e)
 	}
 	code, out := rest(t, "POST", s.HTTPURL+"/v1/namespaces/default/states/k/mutations", s.Key, `{"name":"Add","args":{"title":"r"}}`)
 	if code != 429 || errCode(out) != protocol.CodeRateLimited {
 		t.Fatalf("REST over the key's rate: %d %v", code, out)
+	}
+	if ms, _ := out["error"].(map[string]any)["retry_ms"].(float64); ms < 1 || ms > 500 {
+		t.Fatalf("REST retry_ms %v: %v", ms, out)
 	}
 	if seq, _ := stateOf(t, s, "k"); seq != 2 {
 		t.Fatalf("seq %d", seq)

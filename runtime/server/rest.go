@@ -21,6 +21,7 @@ func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /healthz", s.health)
 	m.HandleFunc("GET /v1/ws", s.serveWS)
+	m.HandleFunc("GET /v1/types", s.authed(RoleClient, s.listTypes))
 	m.HandleFunc("GET /v1/namespaces", s.authed(RoleAdmin, s.listNamespaces))
 	m.HandleFunc("GET /v1/namespaces/{ns}/states", s.authed(RoleAdmin, s.listStates))
 	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}", s.authed(RoleClient, s.getState))

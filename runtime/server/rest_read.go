@@ -33,6 +33,29 @@ func appendEvent(b []byte, e *storage.Event) []byte {
 	return append(b, '}')
 }
 
+// listTypes describes the state types the server serves: what a client in
+// another language needs to subscribe (the fingerprint and shape) and to
+// read states and write arguments (the JSON Schema).
+func (s *Server) listTypes(w http.ResponseWriter, r *http.Request, p principal) {
+	type typeInfo struct {
+		Name        string          `json:"name"`
+		Fingerprint string          `json:"fingerprint"`
+		Shape       string          `json:"shape"`
+		Actions     []string        `json:"actions"`
+		Schema      json.RawMessage `json:"schema,omitempty"`
+	}
+	out := []typeInfo{}
+	for _, name := range s.reg.Names() {
+		t, _ := s.reg.Lookup(name)
+		info := typeInfo{Name: t.Name, Fingerprint: t.Fingerprint, Shape: t.Shape, Actions: t.Actions}
+		if json.Valid([]byte(t.JSONSchema)) {
+			info.Schema = json.RawMessage(t.JSONSchema)
+		}
+		out = append(out, info)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"types": out})
+}
+
 func (s *Server) listNamespaces(w http.ResponseWriter, r *http.Request, p principal) {
 	all, err := s.store.Namespaces(r.Context())
 	if err != nil {

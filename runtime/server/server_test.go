@@ -197,3 +197,37 @@ func TestSchemaCompatibility(t *testing.T) {
 	a.send(protocol.Msg{T: protocol.TSub, Key: "k", Type: "todos.List", FP: contract.FingerprintOf(older), Shape: older})
 	a.expect(protocol.TSynced)
 }
+
+// GET /v1/types tells a client in another language what it needs: each
+// type's fingerprint and shape (to subscribe), and a JSON Schema of its
+// state and of each action's arguments.
+func TestTypesEndpoint(t *testing.T) {
+	s := startTodos(t)
+	code, out := rest(t, "GET", s.HTTPURL+"/v1/types", s.Key, "")
+	if code != 200 {
+		t.Fatalf("%d %v", code, out)
+	}
+	types := out["types"].([]any)
+	if len(types) != 1 {
+		t.Fatalf("%v", out)
+	}
+	ty := types[0].(map[string]any)
+	if ty["name"] != "todos.List" || ty["fingerprint"] != todos.ListType.Fingerprint || ty["shape"] != todos.ListType.Shape {
+		t.Fatalf("%v", ty)
+	}
+	schema := ty["schema"].(map[string]any)
+	add := schema["actions"].(map[string]any)["Add"].(map[string]any)
+	if add["additionalProperties"] != false || add["properties"].(map[string]any)["title"].(map[string]any)["type"] != "string" {
+		t.Fatalf("Add's schema: %v", add)
+	}
+	item := schema["$defs"].(map[string]any)["todos.Item"].(map[string]any)
+	if req := fmt.Sprint(item["required"]); req != "[id title done]" {
+		t.Fatalf("todos.Item required %s", req)
+	}
+	if state := schema["state"].(map[string]any); state["$ref"] != "#/$defs/todos.List" {
+		t.Fatalf("state: %v", state)
+	}
+	if code, _ := rest(t, "GET", s.HTTPURL+"/v1/types", "", ""); code != 401 {
+		t.Fatalf("without a key: %d", code)
+	}
+}

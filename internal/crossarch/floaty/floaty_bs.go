@@ -124,12 +124,13 @@ var BodyType = &contract.Type{
 		"action Sample(x float64)\n" +
 		"action Step(a float64, dt float64)\n" +
 		"action Wave(t float64)\n",
-	Actions:  []string{"Horner", "Sample", "Step", "Wave"},
-	New:      func() any { return new(Body) },
-	Clone:    func(s any) any { return CloneBody(s.(*Body)) },
-	Dispatch: dispatchBody,
-	Args:     argsBody,
-	Call:     callBody,
+	JSONSchema: `{"$defs":{"floaty.Body":{"properties":{"count":{"type":"integer"},"mean":{"type":"number"},"poly":{"type":"number"},"pos":{"type":"number"},"signal":{"type":"number"},"vel":{"type":"number"}},"required":["pos","vel","mean","count","poly","signal"],"type":"object"}},"actions":{"Horner":{"additionalProperties":false,"properties":{"c":{"items":{"type":"number"},"type":["array","null"]},"x":{"type":"number"}},"type":"object"},"Sample":{"additionalProperties":false,"properties":{"x":{"type":"number"}},"type":"object"},"Step":{"additionalProperties":false,"properties":{"a":{"type":"number"},"dt":{"type":"number"}},"type":"object"},"Wave":{"additionalProperties":false,"properties":{"t":{"type":"number"}},"type":"object"}},"state":{"$ref":"#/$defs/floaty.Body"}}`,
+	Actions:    []string{"Horner", "Sample", "Step", "Wave"},
+	New:        func() any { return new(Body) },
+	Clone:      func(s any) any { return CloneBody(s.(*Body)) },
+	Dispatch:   dispatchBody,
+	Args:       argsBody,
+	Call:       callBody,
 }
 
 // dispatchBody decodes args into the envelope of action and calls it on state, a *Body.

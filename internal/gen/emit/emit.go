@@ -156,6 +156,7 @@ func (e *emitter) state(s *model.State) {
 		jen.Id("Name").Op(":").Lit(s.WireName),
 		jen.Id("Fingerprint").Op(":").Lit(contract.FingerprintOf(s.Shape())),
 		jen.Id("Shape").Op(":").Add(shapeLit(s.Shape())),
+		jen.Id("JSONSchema").Op(":").Add(rawLit(s.JSONSchema())),
 		jen.Id("Actions").Op(":").Index().String().Values(actions...),
 		jen.Id("New").Op(":").Func().Params().Any().Custom(oneLine, jen.Return(jen.New(jen.Id(S)))),
 		jen.Id("Clone").Op(":").Func().Params(jen.Id("s").Any()).Any().Custom(oneLine,
@@ -214,6 +215,15 @@ func fieldDecoder(t *model.Type) string {
 		return "Uint"
 	}
 	return "Value"
+}
+
+// rawLit spells s as a raw string literal, readable in the generated file,
+// unless s holds a backquote.
+func rawLit(s string) *jen.Statement {
+	if strings.Contains(s, "`") {
+		return jen.Lit(s)
+	}
+	return jen.Op("`" + s + "`")
 }
 
 // shapeLit spells a shape description as one string literal per line, so

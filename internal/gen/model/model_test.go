@@ -1,6 +1,8 @@
 package model
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -123,5 +125,27 @@ func TestNeedsDeepCopy(t *testing.T) {
 		if got := tc.t.NeedsDeepCopy(); got != tc.want {
 			t.Errorf("%s: NeedsDeepCopy = %v, want %v", tc.t, got, tc.want)
 		}
+	}
+}
+
+func TestJSONSchema(t *testing.T) {
+	s := listState(&Type{Kind: Basic, Name: "string"})
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(s.JSONSchema()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	defs := doc["$defs"].(map[string]any)
+	item := defs["todos.Item"].(map[string]any)
+	next := item["properties"].(map[string]any)["next"].(map[string]any)
+	// A recursive type refers to its own definition; a pointer may be null.
+	if got := fmt.Sprint(next["anyOf"]); got != "[map[$ref:#/$defs/todos.Item] map[type:null]]" {
+		t.Fatalf("next: %s", got)
+	}
+	add := doc["actions"].(map[string]any)["Add"].(map[string]any)
+	if add["additionalProperties"] != false || fmt.Sprint(add["properties"]) != "map[title:map[type:string]]" {
+		t.Fatalf("Add: %v", add)
+	}
+	if s.JSONSchema() != listState(&Type{Kind: Basic, Name: "string"}).JSONSchema() {
+		t.Fatal("not the same text twice")
 	}
 }

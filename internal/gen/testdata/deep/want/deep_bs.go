@@ -300,12 +300,13 @@ var BoardType = &contract.Type{
 		"action Grow(value int)\n" +
 		"action SetTitle(title string)\n" +
 		"action Tag(tags ...[]string)\n",
-	Actions:  []string{"AddPerson", "Count", "Explode", "Grow", "SetTitle", "Tag"},
-	New:      func() any { return new(Board) },
-	Clone:    func(s any) any { return CloneBoard(s.(*Board)) },
-	Dispatch: dispatchBoard,
-	Args:     argsBoard,
-	Call:     callBoard,
+	JSONSchema: `{"$defs":{"deep.Board":{"properties":{"anon":{"properties":{"Level":{"type":"integer"},"notes":{"items":{"type":"string"},"type":["array","null"]}},"required":["notes","Level"],"type":"object"},"by_team":{"additionalProperties":{"items":{"$ref":"#/$defs/deep.Person"},"type":["array","null"]},"type":["object","null"]},"counts":{"additionalProperties":{"type":"integer"},"type":["object","null"]},"deadline":{"anyOf":[{"description":"time.Time decodes itself"},{"type":"null"}]},"extra":{"contentEncoding":"base64","type":["string","null"]},"fixed":{"items":{"type":"integer"},"maxItems":3,"minItems":3,"type":"array"},"grid":{"items":{"items":{"type":"integer"},"type":["array","null"]},"maxItems":2,"minItems":2,"type":"array"},"index":{"$ref":"#/$defs/deep.Index"},"labels":{"$ref":"#/$defs/deep.Labels"},"nested":{"additionalProperties":{"additionalProperties":{"items":{"type":"integer"},"type":["array","null"]},"type":["object","null"]},"type":["object","null"]},"owner":{"anyOf":[{"$ref":"#/$defs/deep.Person"},{"type":"null"}]},"pair":{"$ref":"#/$defs/deep.Pair[[]string]"},"people":{"items":{"$ref":"#/$defs/deep.Person"},"type":["array","null"]},"raw":{"description":"json.RawMessage decodes itself"},"refs":{"items":{"anyOf":[{"$ref":"#/$defs/deep.Person"},{"type":"null"}]},"type":["array","null"]},"root":{"anyOf":[{"$ref":"#/$defs/deep.Node"},{"type":"null"}]},"tags":{"items":{"type":"string"},"type":["array","null"]},"title":{"type":"string"},"when":{"description":"time.Time decodes itself"}},"required":["title","tags","counts","owner","people","refs","by_team","nested","grid","fixed","labels","index","root","pair","when","deadline","raw","anon","extra"],"type":"object"},"deep.Index":{"additionalProperties":{"$ref":"#/$defs/deep.Labels"},"type":["object","null"]},"deep.Labels":{"items":{"type":"string"},"type":["array","null"]},"deep.Node":{"properties":{"children":{"items":{"anyOf":[{"$ref":"#/$defs/deep.Node"},{"type":"null"}]},"type":["array","null"]},"value":{"type":"integer"}},"required":["value","children"],"type":"object"},"deep.Pair[[]string]":{"properties":{"Left":{"items":{"type":"string"},"type":["array","null"]},"Right":{"items":{"type":"string"},"type":["array","null"]}},"required":["Left","Right"],"type":"object"},"deep.Person":{"properties":{"born":{"description":"time.Time decodes itself"},"emails":{"items":{"type":"string"},"type":["array","null"]},"friend":{"anyOf":[{"$ref":"#/$defs/deep.Person"},{"type":"null"}]},"meta":{"additionalProperties":{"type":"string"},"type":["object","null"]},"name":{"type":"string"}},"required":["name","emails","meta","born"],"type":"object"}},"actions":{"AddPerson":{"additionalProperties":false,"properties":{"homeURL":{"anyOf":[{"type":"string"},{"type":"null"}]},"p":{"$ref":"#/$defs/deep.Person"},"teamID":{"type":"string"}},"type":"object"},"Count":{"additionalProperties":false,"properties":{"at":{"description":"time.Time decodes itself"},"deltas":{"additionalProperties":{"type":"integer"},"type":["object","null"]},"grid":{"items":{"items":{"type":"integer"},"type":["array","null"]},"maxItems":2,"minItems":2,"type":"array"}},"type":"object"},"Explode":{"additionalProperties":false,"properties":{},"type":"object"},"Grow":{"additionalProperties":false,"properties":{"value":{"type":"integer"}},"type":"object"},"SetTitle":{"additionalProperties":false,"properties":{"title":{"type":"string"}},"type":"object"},"Tag":{"additionalProperties":false,"properties":{"tags":{"items":{"type":"string"},"type":["array","null"]}},"type":"object"}},"state":{"$ref":"#/$defs/deep.Board"}}`,
+	Actions:    []string{"AddPerson", "Count", "Explode", "Grow", "SetTitle", "Tag"},
+	New:        func() any { return new(Board) },
+	Clone:      func(s any) any { return CloneBoard(s.(*Board)) },
+	Dispatch:   dispatchBoard,
+	Args:       argsBoard,
+	Call:       callBoard,
 }
 
 // dispatchBoard decodes args into the envelope of action and calls it on state, a *Board.
@@ -433,12 +434,13 @@ var CounterType = &contract.Type{
 		"field string last\n" +
 		"field int n\n" +
 		"action Invite(who deep.Email=string)\n",
-	Actions:  []string{"Invite"},
-	New:      func() any { return new(Counter) },
-	Clone:    func(s any) any { return CloneCounter(s.(*Counter)) },
-	Dispatch: dispatchCounter,
-	Args:     argsCounter,
-	Call:     callCounter,
+	JSONSchema: `{"$defs":{"deep.Counter":{"properties":{"last":{"description":"deep.Email decodes itself"},"n":{"type":"integer"}},"required":["n","last"],"type":"object"}},"actions":{"Invite":{"additionalProperties":false,"properties":{"who":{"description":"deep.Email decodes itself"}},"type":"object"}},"state":{"$ref":"#/$defs/deep.Counter"}}`,
+	Actions:    []string{"Invite"},
+	New:        func() any { return new(Counter) },
+	Clone:      func(s any) any { return CloneCounter(s.(*Counter)) },
+	Dispatch:   dispatchCounter,
+	Args:       argsCounter,
+	Call:       callCounter,
 }
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.

@@ -50,12 +50,13 @@ var CounterType = &contract.Type{
 	Shape: "state counter.Counter\n" +
 		"field int n\n" +
 		"action Add(by int)\n",
-	Actions:  []string{"Add"},
-	New:      func() any { return new(Counter) },
-	Clone:    func(s any) any { return CloneCounter(s.(*Counter)) },
-	Dispatch: dispatchCounter,
-	Args:     argsCounter,
-	Call:     callCounter,
+	JSONSchema: `{"$defs":{"counter.Counter":{"properties":{"n":{"type":"integer"}},"required":["n"],"type":"object"}},"actions":{"Add":{"additionalProperties":false,"properties":{"by":{"type":"integer"}},"type":"object"}},"state":{"$ref":"#/$defs/counter.Counter"}}`,
+	Actions:    []string{"Add"},
+	New:        func() any { return new(Counter) },
+	Clone:      func(s any) any { return CloneCounter(s.(*Counter)) },
+	Dispatch:   dispatchCounter,
+	Args:       argsCounter,
+	Call:       callCounter,
 }
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.

@@ -54,12 +54,13 @@ var DocType = &contract.Type{
 		"field string title\n" +
 		"field time.Time when\n" +
 		"action Retitle(title string)\n",
-	Actions:  []string{"Retitle"},
-	New:      func() any { return new(Doc) },
-	Clone:    func(s any) any { return CloneDoc(s.(*Doc)) },
-	Dispatch: dispatchDoc,
-	Args:     argsDoc,
-	Call:     callDoc,
+	JSONSchema: `{"$defs":{"meta.Meta":{"properties":{"level":{"type":"integer"},"tag":{"type":"string"}},"required":["tag","level"],"type":"object"},"shape.Doc":{"properties":{"meta":{"$ref":"#/$defs/meta.Meta"},"title":{"type":"string"},"when":{"description":"time.Time decodes itself"}},"required":["title","meta","when"],"type":"object"}},"actions":{"Retitle":{"additionalProperties":false,"properties":{"title":{"type":"string"}},"type":"object"}},"state":{"$ref":"#/$defs/shape.Doc"}}`,
+	Actions:    []string{"Retitle"},
+	New:        func() any { return new(Doc) },
+	Clone:      func(s any) any { return CloneDoc(s.(*Doc)) },
+	Dispatch:   dispatchDoc,
+	Args:       argsDoc,
+	Call:       callDoc,
 }
 
 // dispatchDoc decodes args into the envelope of action and calls it on state, a *Doc.
