@@ -56,7 +56,7 @@ type Limits struct {
 	MaxNamespaceBytes     int64         // bytes one namespace may store: event rows and snapshots (4 GiB)
 	MaxNamespaceKeys      int64         // keys one namespace may hold (100000)
 	NamespaceEventsPerSec float64       // events per second into one namespace (50000)
-	NamespaceBytesPerSec  float64       // bytes of events per second into one namespace (16 MiB)
+	NamespaceBytesPerSec  float64       // bytes of events per second into one namespace (4 MiB)
 	MaxRooms              int           // keys active in memory at once (20000)
 	MaxRoomBytes          int64         // estimated bytes of the active keys' states together (256 MiB)
 	PingInterval          time.Duration // WebSocket ping period; a peer that does not answer within it is dropped (20s)
