@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 
+	"github.com/gowebpki/jcs"
+
 	"github.com/better-state/better-state/runtime/contract"
 )
 
@@ -192,8 +194,16 @@ func Batch(frames [][]byte) []byte {
 }
 
 // StateHash is the hash an ev carries now and then: the first 16 hex digits
-// of the SHA-256 of the state's JSON encoding. Server and client both use it.
+// of the SHA-256 of the state's JSON in the JSON Canonicalization Scheme
+// (RFC 8785: keys sorted by UTF-16 code units, numbers as ECMAScript prints
+// them, minimal string escapes), so that a client in any language that
+// holds the same JSON value computes the same hash. Server and client both
+// use it; docs/PROTOCOL.md has a test vector. JSON that JCS cannot take
+// (invalid, or a number beyond float64) is hashed as it is.
 func StateHash(encoded []byte) string {
+	if c, err := jcs.Transform(encoded); err == nil {
+		encoded = c
+	}
 	sum := sha256.Sum256(encoded)
 	return hex.EncodeToString(sum[:8])
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/gowebpki/jcs"
 )
 
 func TestDecodeSingleAndBatch(t *testing.T) {
@@ -149,5 +151,24 @@ func BenchmarkEncodeEv(b *testing.B) {
 	m := &Msg{T: TEv, Key: "w-abc-17", Seq: 99881, Client: "bench-abc-17", Mid: 12345, Name: "Add", Args: json.RawMessage(`{"n":1}`), Time: 1764050000000, Actor: "admin"}
 	for b.Loop() {
 		Encode(m)
+	}
+}
+
+// The state hash test vector of docs/PROTOCOL.md: Go's encoding escapes
+// <, > and &, orders keys by Go field order and writes 1e21 as 1e+21; the
+// canonical form (RFC 8785) is what is hashed.
+func TestStateHashVector(t *testing.T) {
+	goJSON := []byte(`{"title":"a \u003cb\u003e \u0026 c","n":1e+21,"done":false,"é":[1.5,-0,100]}`)
+	const canonical = `{"done":false,"n":1e+21,"title":"a <b> & c","é":[1.5,0,100]}`
+	const want = "5614ba3b4f8864ee" // also: printf %s "$canonical" | sha256sum; and Node's JSON.stringify of the value
+	c, err := jcs.Transform(goJSON)
+	if err != nil || string(c) != canonical {
+		t.Fatalf("canonical form %s (%v), want %s", c, err, canonical)
+	}
+	if got := StateHash(goJSON); got != want {
+		t.Fatalf("StateHash = %s, want %s", got, want)
+	}
+	if StateHash([]byte(canonical)) != StateHash(goJSON) {
+		t.Fatal("the same value in two encodings hashes differently")
 	}
 }
