@@ -1,5 +1,13 @@
 package main
 
+// The loop tests build apps from this checkout in subprocesses, which go
+// test's cache cannot see: these imports tie the cached result to the code
+// the apps link (the server command and the client CLI package).
+import (
+	_ "github.com/better-state/better-state/runtime/client/cli"
+	_ "github.com/better-state/better-state/runtime/server/serve"
+)
+
 import (
 	"bytes"
 	"context"
