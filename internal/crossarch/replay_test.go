@@ -179,6 +179,9 @@ func TestCrossArchitecture(t *testing.T) {
 			dir := t.TempDir()
 			bin := filepath.Join(dir, "crossarch."+arch)
 			build := exec.Command("go", "test", "-c", "-o", bin, ".")
+			// CGO_ENABLED=0 makes a static binary for qemu-user; a GOFLAGS
+			// of the caller's such as -race (which needs cgo) must not
+			// reach this one cross build.
 			build.Env = append(os.Environ(), "GOARCH="+arch, "CGO_ENABLED=0", "GOFLAGS=")
 			if out, err := build.CombinedOutput(); err != nil {
 				t.Fatalf("go test -c for %s: %v\n%s", arch, err, out)
