@@ -33,6 +33,7 @@ func (s *Server) routes() {
 		writeError(w, errorf(http.StatusNotFound, protocol.CodeNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
 	})
 	s.mux = m
+	s.handler = s.cors(m)
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p principal)

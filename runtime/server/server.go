@@ -208,7 +208,9 @@ type Config struct {
 	// RoomIdle is how long a key without subscribers stays in memory (default 1m).
 	RoomIdle time.Duration
 	// OriginPatterns lists the browser origins allowed to open WebSockets
-	// (host patterns as in path.Match); requests without Origin are always allowed.
+	// and to call REST across origins (CORS): host patterns as in
+	// path.Match, or scheme://host patterns. Requests without Origin are
+	// always allowed.
 	OriginPatterns []string
 	Limits         Limits
 
@@ -258,6 +260,7 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 	mux       *http.ServeMux
+	handler   http.Handler // mux behind CORS
 }
 
 // New opens the store and returns a server ready to serve Handler.
@@ -330,7 +333,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) HTTPServer() *http.Server {
 	l := s.cfg.Limits
 	return &http.Server{
-		Handler:           s.mux,
+		Handler:           s.handler,
 		ReadHeaderTimeout: min(10*time.Second, l.HTTPReadTimeout),
 		ReadTimeout:       l.HTTPReadTimeout,
 		WriteTimeout:      2 * l.HTTPReadTimeout,
@@ -342,7 +345,7 @@ func (s *Server) HTTPServer() *http.Server {
 }
 
 // Handler returns the server's HTTP handler: /healthz, /v1/ws and the REST API.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close stops the server gracefully: WebSocket connections are closed with
 // "shutting_down", every room commits what it has applied, and the store is

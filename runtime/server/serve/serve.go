@@ -93,7 +93,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	keepSnaps := fs.Int("keep-snapshots", 3, "snapshots kept per key")
 	httpRead := fs.Duration("http-read-timeout", d.HTTPReadTimeout, "time to read one whole REST request, body included")
 	httpIdle := fs.Duration("http-idle-timeout", d.HTTPIdleTimeout, "idle keep-alive HTTP connections are closed after this")
-	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns) allowed to open WebSockets")
+	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns, or scheme://host patterns) allowed to open WebSockets and to call REST (CORS)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
