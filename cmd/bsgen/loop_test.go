@@ -1,13 +1,5 @@
 package main
 
-// The loop tests build apps from this checkout in subprocesses, which go
-// test's cache cannot see: these imports tie the cached result to the code
-// the apps link (the server command and the client CLI package).
-import (
-	_ "github.com/better-state/better-state/runtime/client/cli"
-	_ "github.com/better-state/better-state/runtime/server/serve"
-)
-
 import (
 	"bytes"
 	"context"
@@ -21,6 +13,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	// The loop tests build apps from this checkout in subprocesses, which
+	// go test's cache cannot see: these imports tie the cached result to
+	// the code the apps link (the server command and the client CLI).
+	_ "github.com/better-state/better-state/runtime/client/cli"
+	_ "github.com/better-state/better-state/runtime/server/serve"
 )
 
 // The app developer's loop, run as a user runs it: subprocesses, the

@@ -25,7 +25,7 @@ func (s *Server) CreateKey(ctx context.Context, spec KeySpec) (string, error) {
 // RevokeKey revokes an API key, given as its id or whole. Connections that
 // use it are closed within a few seconds (their next key check).
 func (s *Server) RevokeKey(ctx context.Context, key string) error {
-	id := keyID(key)
+	id := KeyID(key)
 	if err := s.store.RevokeKey(ctx, id); err != nil {
 		return err
 	}
@@ -97,14 +97,15 @@ var ErrNoKey = storage.ErrNotFound
 
 // Revoke revokes the key given as its id or whole.
 func (k *KeyStore) Revoke(ctx context.Context, key string) error {
-	return k.st.RevokeKey(ctx, keyID(key))
+	return k.st.RevokeKey(ctx, KeyID(key))
 }
 
 // Close closes the database file.
 func (k *KeyStore) Close() error { return k.st.Close() }
 
-// keyID returns the id of a whole key ("bs_ID_SECRET"), or key itself.
-func keyID(key string) string {
+// KeyID returns the id of a whole key ("bs_ID_SECRET"), which keys list
+// shows and RevokeKey takes, or key itself when it is an id already.
+func KeyID(key string) string {
 	if rest, ok := strings.CutPrefix(key, "bs_"); ok {
 		id, _, _ := strings.Cut(rest, "_")
 		return id

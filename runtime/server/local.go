@@ -18,14 +18,14 @@ type local struct {
 }
 
 func init() {
-	simhook.Synchronous = func(cfg any, clock func() time.Time) any {
-		c := cfg.(Config)
-		c.synchronous, c.clock = true, clock
-		return c
-	}
 	simhook.Clock = func(cfg any, clock func() time.Time) any {
 		c := cfg.(Config)
 		c.clock = clock
+		return c
+	}
+	simhook.Synchronous = func(cfg any, clock func() time.Time) any {
+		c := simhook.Clock(cfg, clock).(Config)
+		c.synchronous = true
 		return c
 	}
 	simhook.Store = func(srv any) storage.Store { return srv.(*Server).store }

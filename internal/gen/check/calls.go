@@ -36,18 +36,15 @@ func (w *walk) dynamicCall(fn *types.Func, info *types.Info, call *ast.CallExpr)
 		}
 	}
 	if id, ok := fun.(*ast.Ident); ok {
-		if v, ok := info.Uses[id].(*types.Var); ok && v.Parent() != nil && v.Parent() != v.Pkg().Scope() && w.localFunc(v) {
-			return // a local variable holding a function literal of this body
+		if v, ok := info.Uses[id].(*types.Var); ok && v.Parent() != nil && v.Parent() != v.Pkg().Scope() {
+			// A local variable or a parameter: what it can hold is a
+			// function literal, inspected where it is written, or a
+			// function named where it is taken, which the walk reaches
+			// (or reports) there.
+			return
 		}
 	}
 	w.report(model.Warning, call.Lparen, fn, "calls the function value %s, which bsgen cannot follow: call a named function, or make sure every function it may hold is deterministic", exprString(fun))
-}
-
-// localFunc reports whether v is a local variable (a closure written in
-// the function being checked, whose body the walk inspects).
-func (w *walk) localFunc(v *types.Var) bool {
-	_, isSig := v.Type().Underlying().(*types.Signature)
-	return isSig && !v.IsField()
 }
 
 // interfaceCall follows every method of the schema's module that the

@@ -30,7 +30,8 @@ func qualified(obj types.Object) string {
 const (
 	adviceClock  = "the clock differs between replicas; use ctx.Time(), the mutation's time, the same on every replica"
 	adviceTimers = "timers fire at different moments on each replica, and an action runs to completion at once; use ctx.Time() and keep deadlines in the state"
-	adviceZone   = "the local time zone is the machine's, different on each replica; keep times in UTC (ctx.Time() is UTC) or in a zone named in the state, loaded outside the action"
+	zoneFix      = "keep times in UTC (ctx.Time() is UTC) or in a zone named in the state, loaded outside the action"
+	adviceZone   = "the local time zone is the machine's, different on each replica; " + zoneFix
 	adviceRand   = "its random source differs between replicas; use ctx.Rand(), seeded the same on every replica"
 	adviceSync   = "an action runs alone, on one goroutine, on data of its own: a lock or an atomic means data shared outside the state, which replicas do not share"
 	adviceArch   = "it describes the machine or the Go runtime, which differ between replicas (amd64, arm64, 386, wasm)"
@@ -58,7 +59,7 @@ func forbidden(f *types.Func) (string, bool) {
 		case "Sleep", "After", "AfterFunc", "Tick", "NewTimer", "NewTicker":
 			return adviceTimers, true
 		case "LoadLocation":
-			return "it reads the machine's time zone database, which differs between replicas; " + adviceZone[len("the local time zone is the machine's, different on each replica; "):], true
+			return "it reads the machine's time zone database, which differs between replicas; " + zoneFix, true
 		}
 		return "", false
 	case "math/rand", "math/rand/v2":

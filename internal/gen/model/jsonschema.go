@@ -18,7 +18,7 @@ import (
 // action's arguments are all optional (a missing one is its zero value),
 // and no other key is allowed. Nil slices and maps encode as null.
 func (s *State) JSONSchema() string {
-	g := &schemaGen{defs: map[string]any{}}
+	g := &schemaGen{defs: map[string]any{}, open: map[*Type]bool{}}
 	actions := map[string]any{}
 	for _, a := range s.Actions {
 		props := map[string]any{}
@@ -40,6 +40,7 @@ func (s *State) JSONSchema() string {
 
 type schemaGen struct {
 	defs map[string]any
+	open map[*Type]bool // embedded structs being promoted
 }
 
 func (g *schemaGen) schema(t *Type) any {
@@ -105,18 +106,14 @@ func (g *schemaGen) schema(t *Type) any {
 // structs as encoding/json does.
 func (g *schemaGen) fields(t *Type, props map[string]any, required *[]string) {
 	for _, f := range t.Fields {
-		if f.JSON == "-" || (!f.Exported && !f.Embedded) {
+		if !onWire(f) {
 			continue
 		}
-		if f.Embedded && !hasJSONName(f.Tag) {
-			e := f.Type
-			if e.Kind == Pointer {
-				e = e.Elem
-			}
-			if u := e.expansion(); e.Kind == Named && u != nil && u.Kind == Struct {
-				g.fields(u, props, required)
-				continue
-			}
+		if e, st := promoted(f); e != nil && !g.open[e] {
+			g.open[e] = true // a struct that embeds itself stops here
+			g.fields(st, props, required)
+			delete(g.open, e)
+			continue
 		}
 		if !f.Exported {
 			continue

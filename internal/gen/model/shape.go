@@ -83,25 +83,16 @@ func (t *Type) expansion() *Type {
 
 // walkField adds the lines of struct field f, whose struct is at path.
 func walkField(out *[]string, path string, f *Field, open map[*Type]bool) {
-	if f.JSON == "-" || (!f.Exported && !f.Embedded) {
+	if !onWire(f) {
 		return // encoding/json leaves it out
 	}
-	if f.Embedded && !hasJSONName(f.Tag) {
-		// encoding/json promotes an untagged embedded struct's fields.
-		t := f.Type
-		if t.Kind == Pointer {
-			t = t.Elem
+	if t, st := promoted(f); t != nil && !open[t] {
+		open[t] = true
+		for _, g := range st.Fields {
+			walkField(out, path, g, open)
 		}
-		if t.Kind == Named {
-			if u := t.expansion(); u != nil && u.Kind == Struct && !open[t] {
-				open[t] = true
-				for _, g := range u.Fields {
-					walkField(out, path, g, open)
-				}
-				delete(open, t)
-				return
-			}
-		}
+		delete(open, t)
+		return
 	}
 	if !f.Exported {
 		return
@@ -111,6 +102,30 @@ func walkField(out *[]string, path string, f *Field, open map[*Type]bool) {
 		p = path + "." + f.JSON
 	}
 	walk(out, p, f.Type, open)
+}
+
+// onWire reports whether encoding/json writes field f, or, for an embedded
+// struct, fields of it.
+func onWire(f *Field) bool { return f.JSON != "-" && (f.Exported || f.Embedded) }
+
+// promoted returns the named type of field f and its struct when f is an
+// untagged embedded struct (or pointer to one), whose fields encoding/json
+// promotes into the enclosing object; nil otherwise.
+func promoted(f *Field) (named, st *Type) {
+	if !f.Embedded || hasJSONName(f.Tag) {
+		return nil, nil
+	}
+	t := f.Type
+	if t.Kind == Pointer {
+		t = t.Elem
+	}
+	if t.Kind != Named {
+		return nil, nil
+	}
+	if u := t.expansion(); u != nil && u.Kind == Struct {
+		return t, u
+	}
+	return nil, nil
 }
 
 func hasJSONName(tag string) bool {
@@ -196,7 +211,7 @@ func describe(b *strings.Builder, t *Type, open map[*Type]bool) {
 		b.WriteString("struct{")
 		first := true
 		for _, f := range t.Fields {
-			if f.JSON == "-" || (!f.Exported && !f.Embedded) {
+			if !onWire(f) {
 				continue
 			}
 			if !first {

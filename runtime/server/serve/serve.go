@@ -218,7 +218,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintln(stdout, key)
-		fmt.Fprintf(stderr, "key %s: namespace %s, role %s (the key is shown only now)\n", strings.Split(key, "_")[1], *ns, *role)
+		fmt.Fprintf(stderr, "key %s: namespace %s, role %s (the key is shown only now)\n", server.KeyID(key), *ns, *role)
 	case "list":
 		keys, err := st.List(ctx)
 		if err != nil {
