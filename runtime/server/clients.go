@@ -50,19 +50,27 @@ func (s *Server) claimClient(ctx context.Context, p principal, client string) *a
 	return nil
 }
 
-// takeOver makes c the connection of its client id. An older connection
-// of the same id ends with a fatal "replaced": two connections speaking
-// for one queue would each take the other's acknowledgements for their
-// own.
+// takeOver makes c the connection of its client id. The older of two
+// connections of one id ends with a fatal "replaced": two connections
+// speaking for one queue would each take the other's acknowledgements for
+// their own. Older means upgraded first, not greeted first: a client whose
+// link dropped while its hello was still being checked (a slow claim in
+// the store) has already redialled, and the hello of its dead connection
+// must not end the live one.
 func (s *Server) takeOver(c *conn) {
 	id := clientID{c.p.Namespace, c.client}
 	s.connsMu.Lock()
 	old := s.byClient[id]
-	s.byClient[id] = c
+	loser := old
+	if old == nil || old.serial < c.serial {
+		s.byClient[id] = c
+	} else {
+		loser = c
+	}
 	s.connsMu.Unlock()
-	if old != nil && old != c {
-		s.log.Info("a new connection took over a client id", "ns", id.ns, "client", id.client)
-		old.fail(errorf(http.StatusConflict, protocol.CodeReplaced, "another connection of client %q took over", id.client))
+	if loser != nil && old != c {
+		s.log.Info("a newer connection holds the client id", "ns", id.ns, "client", id.client)
+		loser.fail(errorf(http.StatusConflict, protocol.CodeReplaced, "another connection of client %q took over", id.client))
 	}
 }
 

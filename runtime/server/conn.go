@@ -28,6 +28,7 @@ type conn struct {
 	raw    net.Conn // under ws: its deadline bounds a fatal close
 	p      principal
 	client string
+	serial uint64 // the order of upgrades: the newer of two connections of one client id wins
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -338,6 +339,7 @@ func (s *Server) newConn(p principal) *conn {
 	return &conn{
 		srv:    s,
 		p:      p,
+		serial: s.serials.Add(1),
 		ctx:    ctx,
 		cancel: cancel,
 		keys:   map[string]bool{},

@@ -242,6 +242,7 @@ type Server struct {
 	connsMu  sync.Mutex
 	conns    map[*conn]struct{}
 	byClient map[clientID]*conn // the live connection of each client id
+	serials  atomic.Uint64      // numbers connections in the order they were upgraded
 	owners   owners
 	nconns   atomic.Int64
 	connsWG  sync.WaitGroup
