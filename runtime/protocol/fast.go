@@ -191,6 +191,8 @@ func (p *parser) field(m *Msg, k string) bool {
 		s = &m.Code
 	case "msg":
 		s = &m.Message
+	case "mode":
+		s = &m.Mode
 	case "after":
 		m.After, ok = p.uint()
 	case "acked":
@@ -213,6 +215,8 @@ func (p *parser) field(m *Msg, k string) bool {
 		m.Args, ok = p.raw()
 	case "state":
 		m.State, ok = p.raw()
+	case "ops":
+		m.Ops, ok = p.raw()
 	default:
 		return false
 	}
@@ -299,6 +303,7 @@ func appendMsg(b []byte, m *Msg) []byte {
 	if m.Snap {
 		b = append(b, `,"snap":true`...)
 	}
+	sf(`,"mode":`, m.Mode)
 	uf(`,"mid":`, m.Mid)
 	sf(`,"name":`, m.Name)
 	if len(m.Args) > 0 {
@@ -315,6 +320,10 @@ func appendMsg(b []byte, m *Msg) []byte {
 	if len(m.State) > 0 {
 		b = append(b, `,"state":`...)
 		b = append(b, m.State...)
+	}
+	if len(m.Ops) > 0 {
+		b = append(b, `,"ops":`...)
+		b = append(b, m.Ops...)
 	}
 	sf(`,"code":`, m.Code)
 	sf(`,"msg":`, m.Message)

@@ -33,10 +33,17 @@ const (
 	TWelcome = "welcome" // answer to hello
 	TSnap    = "snap"    // full state of a key at a seq
 	TEv      = "ev"      // an accepted mutation, with its seq
+	TPatch   = "patch"   // an accepted mutation and the change it made (ModePatch)
 	TSynced  = "synced"  // end of catch-up for a key
 	TRej     = "rej"     // the client's mutation was refused
 	TErr     = "err"     // protocol error, with a stable code
 	TPong    = "pong"    // answer to ping
+)
+
+// Subscription modes (sub.mode).
+const (
+	ModeEvents = ""      // the default: ev, for clients that run the reducers
+	ModePatch  = "patch" // patch instead of ev: the state's change as RFC 6902 JSON Patch
 )
 
 // Msg is every message of the protocol: one flat JSON object whose "t" names
@@ -61,6 +68,7 @@ type Msg struct {
 	Epoch string `json:"epoch,omitempty"`
 	Acked uint64 `json:"acked,omitempty"` // every mutation of this client up to acked is resolved
 	Snap  bool   `json:"snap,omitempty"`  // ask for a snapshot whatever the cursor
+	Mode  string `json:"mode,omitempty"`  // "" (ModeEvents) or ModePatch
 
 	// mut / ev / rej / synced
 	Mid   uint64          `json:"mid,omitempty"`
@@ -73,6 +81,9 @@ type Msg struct {
 
 	// snap
 	State json.RawMessage `json:"state,omitempty"`
+
+	// patch: the RFC 6902 operations from the state at seq-1 to seq
+	Ops json.RawMessage `json:"ops,omitempty"`
 
 	// rej / err
 	Code    string `json:"code,omitempty"`
@@ -161,8 +172,8 @@ func Decode(frame []byte) ([]Msg, error) {
 
 // Encode returns the JSON encoding of m.
 func Encode(m *Msg) []byte {
-	if (len(m.Args) == 0 || json.Valid(m.Args)) && (len(m.State) == 0 || json.Valid(m.State)) {
-		return appendMsg(make([]byte, 0, 96+len(m.Args)+len(m.State)), m)
+	if (len(m.Args) == 0 || json.Valid(m.Args)) && (len(m.State) == 0 || json.Valid(m.State)) && (len(m.Ops) == 0 || json.Valid(m.Ops)) {
+		return appendMsg(make([]byte, 0, 96+len(m.Args)+len(m.State)+len(m.Ops)), m)
 	}
 	b, err := json.Marshal(m)
 	if err != nil {

@@ -55,10 +55,10 @@ func FuzzDecode(f *testing.F) {
 		}
 		for i := range ms {
 			a, b := ms[i], again[i]
-			if !bytes.Equal(compact(a.Args), compact(b.Args)) || !bytes.Equal(compact(a.State), compact(b.State)) {
+			if !bytes.Equal(compact(a.Args), compact(b.Args)) || !bytes.Equal(compact(a.State), compact(b.State)) || !bytes.Equal(compact(a.Ops), compact(b.Ops)) {
 				t.Fatalf("raw fields changed: %q vs %q", a.Args, b.Args)
 			}
-			a.Args, b.Args, a.State, b.State = nil, nil, nil, nil
+			a.Args, b.Args, a.State, b.State, a.Ops, b.Ops = nil, nil, nil, nil, nil, nil
 			if !reflect.DeepEqual(a, b) {
 				t.Fatalf("message changed:\n%+v\n%+v", a, b)
 			}
@@ -84,6 +84,8 @@ func FuzzFastPaths(f *testing.F) {
 		`{"t":"mut","key":"k","mid":1,"name":"Add","args":{"title":"x \"q\" <b>"}}`,
 		`[{"t":"ev","key":"k","seq":1,"time":-5,"args":[1,{"a":"]"}]},{"t":"synced","key":"k","seq":1}]`,
 		`{"t":"snap","state":{"items":[]}, "seq": 18446744073709551615}`,
+		`{"t":"sub","key":"k","type":"todos.List","mode":"patch"}`,
+		`{"t":"patch","key":"k","seq":2,"mid":1,"name":"Add","args":{},"ops":[{"op":"add","path":"/items/-","value":{"id":"x"}}]}`,
 		`{"t":"err","code":"bad_message","msg":"x","fatal":false}`,
 		`{"t":"ev","seq":01}`, `{"t":"ev","seq":1.5}`, `{"T":"ev"}`, `{"t":"ev","args":null}`,
 		`{"t":"é"}`, `{"t":"a\nb"}`, `{"t":"x","seq":-1}`, ` [ ] `, `{}`, `{"t":"x",}`,
@@ -127,10 +129,10 @@ func FuzzFastPaths(f *testing.F) {
 				t.Fatalf("Encode wrote invalid JSON %q: %v", enc, err)
 			}
 			want := ms[i]
-			if !bytes.Equal(compact(want.Args), compact(back.Args)) || !bytes.Equal(compact(want.State), compact(back.State)) {
+			if !bytes.Equal(compact(want.Args), compact(back.Args)) || !bytes.Equal(compact(want.State), compact(back.State)) || !bytes.Equal(compact(want.Ops), compact(back.Ops)) {
 				t.Fatalf("raw fields changed: %q", enc)
 			}
-			want.Args, want.State, back.Args, back.State = nil, nil, nil, nil
+			want.Args, want.State, want.Ops, back.Args, back.State, back.Ops = nil, nil, nil, nil, nil, nil
 			if !reflect.DeepEqual(want, back) {
 				t.Fatalf("Encode %q reads back as %+v, not %+v", enc, back, want)
 			}

@@ -202,6 +202,7 @@ func (r *room) apply(client string, mid uint64, actor, name string, raw json.Raw
 		r.out = append(r.out, outcome{frame: frame, client: client})
 		return
 	}
+	prev := r.enc
 	r.state, r.enc = next, enc
 	r.seq = e.Seq
 	r.sinceSnap++
@@ -210,7 +211,11 @@ func (r *room) apply(client string, mid uint64, actor, name string, raw json.Raw
 	if h := r.srv.cfg.HashEvery; h > 0 && e.Seq%uint64(h) == 0 {
 		ev.Hash = protocol.StateHash(enc)
 	}
-	r.out = append(r.out, outcome{frame: protocol.Encode(&ev), seq: e.Seq, rest: rest})
+	o := outcome{frame: protocol.Encode(&ev), seq: e.Seq, rest: rest}
+	if r.npatch > 0 {
+		o.patch = r.patchFrame(&ev, prev, enc)
+	}
+	r.out = append(r.out, o)
 }
 
 // encode returns the encoding of next, a candidate state. A state that

@@ -83,14 +83,14 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 	if c.isClosed() {
 		return // the catch-up did not fit its budget
 	}
-	r.subs[c] = struct{}{}
+	r.addSub(c, m.Mode == protocol.ModePatch)
 }
 
 // refuseSub ends c's subscription of the key on both sides: the room's
 // subscribers and the connection's keys must agree, or a connection that
 // goes away would be left among the subscribers.
 func (r *room) refuseSub(c *conn) {
-	delete(r.subs, c)
+	r.dropSub(c)
 	c.unsubscribed(r.id.key)
 }
 
@@ -98,12 +98,16 @@ func (r *room) refuseSub(c *conn) {
 // the head: the ring's recent events, the log's events, or a snapshot. The
 // ring's frames and the snapshot are shared with other subscribers;
 // events read from the log are made for this one, and if they would be
-// more than Limits.CatchUpBytes the snapshot goes instead.
+// more than Limits.CatchUpBytes the snapshot goes instead. A subscriber
+// in patch mode gets the ring's patches or the snapshot: the log holds
+// events, not the states a patch is computed from.
 func (r *room) catchUp(ctx context.Context, m *protocol.Msg) (frames [][]byte, shared bool, err error) {
 	head := r.seq
 	after := m.After
 	fresh := after == 0 && m.Epoch == ""
+	patch := m.Mode == protocol.ModePatch
 	snap := m.Snap ||
+		(fresh && patch) || // it knows no state to patch, not even the empty one
 		(!fresh && m.Epoch != r.epoch) ||
 		after > head ||
 		head-after > catchUpMax ||
@@ -113,11 +117,23 @@ func (r *room) catchUp(ctx context.Context, m *protocol.Msg) (frames [][]byte, s
 	}
 	if !snap && len(r.ring) > 0 && r.ring[0].seq <= after+1 {
 		for _, e := range r.ring[after+1-r.ring[0].seq:] {
-			frames = append(frames, e.frame)
+			f := e.frame
+			if patch {
+				f = e.patch
+			}
+			if f == nil {
+				// Made while nobody was in patch mode: the state
+				// before it is gone, so a snapshot serves instead.
+				frames = nil
+				break
+			}
+			frames = append(frames, f)
 		}
-		return frames, true, nil
+		if frames != nil {
+			return frames, true, nil
+		}
 	}
-	if !snap {
+	if !snap && !patch {
 		frames, err = r.logCatchUp(ctx, after, head)
 		if err == nil || !errors.Is(err, errCatchUpTooBig) {
 			return frames, false, err
@@ -162,7 +178,8 @@ const catchUpMax = 512
 // catches up from them: at most ringSize events and ringMaxBytes bytes.
 type ringEvent struct {
 	seq   uint64
-	frame []byte
+	frame []byte // ev
+	patch []byte // patch, if a subscriber was in patch mode when it was made
 }
 
 const (
@@ -170,12 +187,12 @@ const (
 	ringMaxBytes = 1 << 20
 )
 
-func (r *room) remember(seq uint64, frame []byte) {
-	r.ring = append(r.ring, ringEvent{seq, frame})
-	r.ringBytes += len(frame)
+func (r *room) remember(seq uint64, frame, patch []byte) {
+	r.ring = append(r.ring, ringEvent{seq, frame, patch})
+	r.ringBytes += len(frame) + len(patch)
 	drop := 0
 	for len(r.ring)-drop > ringSize || (r.ringBytes > ringMaxBytes && len(r.ring)-drop > 1) {
-		r.ringBytes -= len(r.ring[drop].frame)
+		r.ringBytes -= len(r.ring[drop].frame) + len(r.ring[drop].patch)
 		drop++
 	}
 	if drop > 0 {

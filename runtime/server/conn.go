@@ -297,6 +297,10 @@ func (c *conn) sub(m *protocol.Msg) {
 		c.sendErr(protocol.CodeBadMessage, m.Key, 0, "sub's after and acked are at most 2^63-1")
 		return
 	}
+	if m.Mode != protocol.ModeEvents && m.Mode != protocol.ModePatch {
+		c.sendErr(protocol.CodeBadMessage, m.Key, 0, "sub's mode is absent (events) or %q, not %q", protocol.ModePatch, m.Mode)
+		return
+	}
 	typ, ok := c.srv.reg.Lookup(m.Type)
 	if !ok {
 		c.sendErr(protocol.CodeUnknownType, m.Key, 0, "this server does not serve type %q (it serves %s)", m.Type, strings.Join(c.srv.reg.Names(), ", "))
@@ -308,9 +312,11 @@ func (c *conn) sub(m *protocol.Msg) {
 		c.sendRetry(c.subs, m.Key, 0, "over %g subscriptions/s on this connection (Limits.SubsPerSecond); subscribe again later", c.srv.cfg.Limits.SubsPerSecond)
 		return
 	}
-	if m.FP != typ.Fingerprint {
+	if m.FP != typ.Fingerprint && (m.FP != "" || m.Mode != protocol.ModePatch) {
 		// A client built from another version of the schema is served
-		// when what it reads and sends is unchanged on the server.
+		// when what it reads and sends is unchanged on the server. A
+		// client in patch mode runs no reducer: without fp, it follows
+		// whatever the server's type is.
 		if err := c.srv.reg.Compatible(typ, m.Shape); err != nil {
 			c.sendErr(protocol.CodeSchemaMismatch, m.Key, 0, "%v: deploy a server built from the client's schema, or rebuild the client from the server's (docs/GUIDE.md, \"Changing a schema\")", err)
 			return
@@ -330,8 +336,6 @@ func (c *conn) sub(m *protocol.Msg) {
 	}
 }
 
-// subLimiter paces one connection's subscriptions: SubsPerSecond, with a
-// burst that lets a client resubscribe all the keys it may hold at once.
 // newConn returns a connection of principal p that has no transport yet.
 func (s *Server) newConn(p principal) *conn {
 	l := s.cfg.Limits
@@ -345,7 +349,9 @@ func (s *Server) newConn(p principal) *conn {
 		keys:   map[string]bool{},
 		signal: make(chan struct{}, 1),
 		muts:   limiter(l.MutationsPerSecond, l.MutationBurst),
-		subs:   limiter(l.SubsPerSecond, l.MaxKeysPerConn+16),
+		// The burst lets a client resubscribe all the keys it may
+		// hold at once.
+		subs: limiter(l.SubsPerSecond, l.MaxKeysPerConn+16),
 	}
 }
 

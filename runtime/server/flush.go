@@ -62,10 +62,14 @@ func (r *room) flush() {
 	for _, o := range out {
 		switch {
 		case o.seq > 0:
-			for c := range r.subs {
-				c.enqueueShared(o.frame)
+			for c, patch := range r.subs {
+				if patch {
+					c.enqueueShared(o.patch)
+				} else {
+					c.enqueueShared(o.frame)
+				}
 			}
-			r.remember(o.seq, o.frame)
+			r.remember(o.seq, o.frame, o.patch)
 			if o.rest != nil {
 				o.rest.reply <- restResult{seq: o.seq}
 			}
@@ -108,6 +112,7 @@ func (r *room) deleteKey() *apiError {
 		c.enqueueShared(frame)
 	}
 	clear(r.subs)
+	r.npatch = 0
 	clear(r.mids)
 	r.loadErr = nil
 	r.typ, r.exists, r.state, r.enc, r.seq, r.epoch, r.firstSeq, r.sinceSnap = nil, false, nil, nil, 0, "", 0, 0

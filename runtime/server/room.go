@@ -47,7 +47,8 @@ type room struct {
 	epoch     string
 	firstSeq  uint64
 	mids      map[string]uint64
-	subs      map[*conn]struct{}
+	subs      map[*conn]bool // subscribers; true: in patch mode (subs.go)
+	npatch    int            // subscribers in patch mode
 	ring      []ringEvent
 	ringBytes int
 	snapFrame []byte // the snap frame of state at snapSeq, shared by subscribers
@@ -108,6 +109,7 @@ type readResult struct {
 // outcome is what to tell once the batch is durable.
 type outcome struct {
 	frame  []byte // ev frame to broadcast, or rej frame for client
+	patch  []byte // the patch frame of the event, made when a subscriber is in patch mode
 	seq    uint64 // for ev
 	client string // rej: the originator
 	rest   *restMut
@@ -120,7 +122,7 @@ func newRoom(s *Server, id roomID) *room {
 		id:    id,
 		inbox: make(chan roomMsg, roomInbox),
 		mids:  map[string]uint64{},
-		subs:  map[*conn]struct{}{},
+		subs:  map[*conn]bool{},
 		muts:  limiter(s.cfg.Limits.KeyMutationsPerSec, int(s.cfg.Limits.KeyMutationsPerSec)),
 	}
 	r.used.Store(time.Now().UnixNano()) // not a victim of the room cap while it loads
@@ -238,7 +240,7 @@ func (r *room) handle(m roomMsg) bool {
 		r.flush()
 		r.sub(m.conn, m.msg)
 	case kindUnsub:
-		delete(r.subs, m.conn)
+		r.dropSub(m.conn)
 		if m.done != nil {
 			close(m.done)
 		}
