@@ -1,12 +1,21 @@
-// Package jsclient_test runs the JavaScript client's tests (node --test) as part
-// of go test ./..., so that the vectors they share with the Go runtime are
-// checked on both sides in one command.
+// Package jsclient_test runs the JavaScript client's tests (node --test) as
+// part of go test ./...: the protocol's vectors, and the client's scenarios
+// against a real todos server process, with the Go todos CLI beside it.
 package jsclient_test
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/better-state/better-state/examples/todos"
 )
 
 func TestNode(t *testing.T) {
@@ -17,9 +26,96 @@ func TestNode(t *testing.T) {
 		}
 		t.Skip("node is not installed (Debian: apt-get install nodejs)")
 	}
-	out, err := exec.Command(node, "--test").CombinedOutput()
+	installDeps(t)
+	// The server and the CLI run as separate processes, which go test's
+	// cache cannot see: naming the schema here ties this test's cached
+	// result to it.
+	t.Logf("serving %s", todos.ListType.Name)
+	bin := t.TempDir()
+	for _, cmd := range []string{"todos-server", "todos"} {
+		build := exec.Command("go", "build", "-o", filepath.Join(bin, cmd), "github.com/better-state/better-state/examples/todos/cmd/"+cmd)
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", cmd, err, out)
+		}
+	}
+	addr := freeAddr(t)
+	const key = "bs-js-test-key"
+	// A low mutation rate, so that the pacing scenario meets the limit.
+	srv := exec.Command(filepath.Join(bin, "todos-server"), "--addr", addr, "--db", filepath.Join(t.TempDir(), "js.db"),
+		"--dev-key", key, "--rate", "40", "--burst", "20", "--log-level", "warn")
+	var logs bytes.Buffer
+	srv.Stdout, srv.Stderr = &logs, &logs
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- srv.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			srv.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	httpURL := "http://" + addr
+	waitHealthy(t, httpURL)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	run := exec.CommandContext(ctx, node, "--test")
+	run.Env = append(os.Environ(), "BS_HTTP="+httpURL, "BS_KEY="+key, "BS_TODOS_CLI="+filepath.Join(bin, "todos"))
+	out, err := run.CombinedOutput()
 	if err != nil {
 		t.Fatalf("node --test: %v\n%s", err, out)
 	}
 	t.Logf("%s", out)
+	if bytes.Contains(out, []byte("# skipped 0")) == false {
+		t.Fatalf("node skipped scenarios:\n%s", out)
+	}
+}
+
+// installDeps installs the client's one dependency (ws, pinned in
+// package-lock.json) when it is not there yet.
+func installDeps(t *testing.T) {
+	if _, err := os.Stat(filepath.Join("node_modules", "ws", "package.json")); err == nil {
+		return
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Fatal("node_modules is missing and npm is not installed (Debian: apt-get install npm), or run npm ci in clients/js")
+	}
+	if out, err := exec.Command(npm, "ci", "--no-audit", "--no-fund").CombinedOutput(); err != nil {
+		t.Fatalf("npm ci: %v\n%s", err, out)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitHealthy(t *testing.T, base string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(fmt.Errorf("the server did not answer /healthz: %v", err))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
