@@ -15,20 +15,26 @@ import (
 	"github.com/better-state/better-state/runtime/protocol"
 )
 
-// addSub makes c a subscriber, in patch mode or not; a subscriber that
-// subscribes again may change modes.
-func (r *room) addSub(c *conn, patch bool) {
+// subMode is what a subscriber asked for: patches instead of events, and
+// presence.
+type subMode struct {
+	patch, presence bool
+}
+
+// addSub makes c a subscriber; a subscriber that subscribes again may
+// change modes.
+func (r *room) addSub(c *conn, mode subMode) {
 	r.dropSub(c)
-	r.subs[c] = patch
-	if patch {
+	r.subs[c] = mode
+	if mode.patch {
 		r.npatch++
 	}
 }
 
 func (r *room) dropSub(c *conn) {
-	if patch, ok := r.subs[c]; ok {
+	if mode, ok := r.subs[c]; ok {
 		delete(r.subs, c)
-		if patch {
+		if mode.patch {
 			r.npatch--
 		}
 	}
@@ -57,8 +63,8 @@ func (r *room) patchFrame(ev *protocol.Msg, before, after []byte) []byte {
 // in BenchmarkStatePatch; the library's Rationalize and LCS options were
 // ten times slower on a 1,000-item list, and LCS is quadratic in memory).
 // Index by index, removing the first of n items replaces the n-1 after
-// it: a patch longer than the new state is sent as one replace of the
-// whole document instead.
+// it: operations longer than one replace of the whole document are sent as
+// that replace instead.
 func statePatch(before, after []byte) (json.RawMessage, error) {
 	p, err := jsondiff.CompareJSON(before, after, jsondiff.UnmarshalFunc(decodeNumbers))
 	if err != nil {
@@ -71,8 +77,8 @@ func statePatch(before, after []byte) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(ops) > len(after)+32 {
-		return replaceAll(after), nil
+	if all := replaceAll(after); len(ops) > len(all) {
+		return all, nil
 	}
 	return ops, nil
 }
