@@ -15,6 +15,14 @@ type Counter struct {
 	Changes int64  `json:"changes"`
 }
 
+// Viewer is what each client on a counter says about itself, in memory only
+// (presence): `counter watch` shows who else is there.
+//
+//bs:presence Counter
+type Viewer struct {
+	Name string `json:"name"`
+}
+
 // Add adds n, which must not be zero.
 func (c *Counter) Add(ctx schema.Ctx, n int64) error {
 	if n == 0 {

@@ -67,14 +67,22 @@ var CounterType = &contract.Type{
 		"field int64 n\n" +
 		"action Add(n int64)\n" +
 		"action Reset()\n",
-	JSONSchema: `{"$defs":{"counter.Counter":{"properties":{"changes":{"type":"integer"},"last_by":{"type":"string"},"n":{"type":"integer"}},"required":["n","last_by","changes"],"type":"object"}},"actions":{"Add":{"additionalProperties":false,"properties":{"n":{"type":"integer"}},"type":"object"},"Reset":{"additionalProperties":false,"properties":{},"type":"object"}},"state":{"$ref":"#/$defs/counter.Counter"}}`,
+	JSONSchema: `{"$defs":{"counter.Counter":{"properties":{"changes":{"type":"integer"},"last_by":{"type":"string"},"n":{"type":"integer"}},"required":["n","last_by","changes"],"type":"object"},"counter.Viewer":{"properties":{"name":{"type":"string"}},"required":["name"],"type":"object"}},"actions":{"Add":{"additionalProperties":false,"properties":{"n":{"type":"integer"}},"type":"object"},"Reset":{"additionalProperties":false,"properties":{},"type":"object"}},"presence":{"$ref":"#/$defs/counter.Viewer"},"state":{"$ref":"#/$defs/counter.Counter"}}`,
 	Actions:    []string{"Add", "Reset"},
 	New:        func() any { return new(Counter) },
 	Clone:      func(s any) any { return CloneCounter(s.(*Counter)) },
 	Dispatch:   dispatchCounter,
 	Args:       argsCounter,
 	Call:       callCounter,
+	Presence: &contract.Presence{
+		Name: "counter.Viewer",
+		New:  func() any { return new(Viewer) },
+	},
 }
+
+// PresenceFor ties Viewer to Counter as its presence type (//bs:presence Counter):
+// client.PresenceOf[Viewer] takes it for a store of Counter only.
+func (Viewer) PresenceFor(*Counter) {}
 
 // dispatchCounter decodes args into the envelope of action and calls it on state, a *Counter.
 func dispatchCounter(state any, ctx schema.Ctx, action string, args []byte) error {

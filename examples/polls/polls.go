@@ -23,6 +23,14 @@ type Poll struct {
 	Closed   bool             `json:"closed"`
 }
 
+// Voter is what each client on a poll says about itself, in memory only
+// (presence): `polls watch` shows who is voting.
+//
+//bs:presence Poll
+type Voter struct {
+	Name string `json:"name"`
+}
+
 // Setup sets the question and the options. It is refused once votes exist.
 func (p *Poll) Setup(ctx schema.Ctx, question string, options []string) error {
 	if p.Closed {

@@ -99,14 +99,22 @@ var PollType = &contract.Type{
 		"action Close()\n" +
 		"action Setup(question string, options []string)\n" +
 		"action Vote(option int64)\n",
-	JSONSchema: `{"$defs":{"polls.Poll":{"properties":{"closed":{"type":"boolean"},"options":{"items":{"type":"string"},"type":["array","null"]},"question":{"type":"string"},"votes":{"additionalProperties":{"type":"integer"},"type":["object","null"]}},"required":["question","options","votes","closed"],"type":"object"}},"actions":{"Close":{"additionalProperties":false,"properties":{},"type":"object"},"Setup":{"additionalProperties":false,"properties":{"options":{"items":{"type":"string"},"type":["array","null"]},"question":{"type":"string"}},"type":"object"},"Vote":{"additionalProperties":false,"properties":{"option":{"type":"integer"}},"type":"object"}},"state":{"$ref":"#/$defs/polls.Poll"}}`,
+	JSONSchema: `{"$defs":{"polls.Poll":{"properties":{"closed":{"type":"boolean"},"options":{"items":{"type":"string"},"type":["array","null"]},"question":{"type":"string"},"votes":{"additionalProperties":{"type":"integer"},"type":["object","null"]}},"required":["question","options","votes","closed"],"type":"object"},"polls.Voter":{"properties":{"name":{"type":"string"}},"required":["name"],"type":"object"}},"actions":{"Close":{"additionalProperties":false,"properties":{},"type":"object"},"Setup":{"additionalProperties":false,"properties":{"options":{"items":{"type":"string"},"type":["array","null"]},"question":{"type":"string"}},"type":"object"},"Vote":{"additionalProperties":false,"properties":{"option":{"type":"integer"}},"type":"object"}},"presence":{"$ref":"#/$defs/polls.Voter"},"state":{"$ref":"#/$defs/polls.Poll"}}`,
 	Actions:    []string{"Close", "Setup", "Vote"},
 	New:        func() any { return new(Poll) },
 	Clone:      func(s any) any { return ClonePoll(s.(*Poll)) },
 	Dispatch:   dispatchPoll,
 	Args:       argsPoll,
 	Call:       callPoll,
+	Presence: &contract.Presence{
+		Name: "polls.Voter",
+		New:  func() any { return new(Voter) },
+	},
 }
+
+// PresenceFor ties Voter to Poll as its presence type (//bs:presence Poll):
+// client.PresenceOf[Voter] takes it for a store of Poll only.
+func (Voter) PresenceFor(*Poll) {}
 
 // dispatchPoll decodes args into the envelope of action and calls it on state, a *Poll.
 func dispatchPoll(state any, ctx schema.Ctx, action string, args []byte) error {

@@ -19,6 +19,14 @@ type List struct {
 	Items []Item `json:"items"`
 }
 
+// Watcher is what each client on a list says about itself, in memory only
+// (presence): `todos watch` shows who else is watching.
+//
+//bs:presence List
+type Watcher struct {
+	Name string `json:"name"`
+}
+
 // Item is one todo.
 type Item struct {
 	ID    string `json:"id"`

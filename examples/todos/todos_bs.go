@@ -138,14 +138,22 @@ var ListType = &contract.Type{
 		"action Remove(id string)\n" +
 		"action Rename(id string, title string)\n" +
 		"action Toggle(id string)\n",
-	JSONSchema: `{"$defs":{"todos.Item":{"properties":{"done":{"type":"boolean"},"id":{"type":"string"},"title":{"type":"string"}},"required":["id","title","done"],"type":"object"},"todos.List":{"properties":{"items":{"items":{"$ref":"#/$defs/todos.Item"},"type":["array","null"]}},"required":["items"],"type":"object"}},"actions":{"Add":{"additionalProperties":false,"properties":{"title":{"type":"string"}},"type":"object"},"ClearDone":{"additionalProperties":false,"properties":{},"type":"object"},"Remove":{"additionalProperties":false,"properties":{"id":{"type":"string"}},"type":"object"},"Rename":{"additionalProperties":false,"properties":{"id":{"type":"string"},"title":{"type":"string"}},"type":"object"},"Toggle":{"additionalProperties":false,"properties":{"id":{"type":"string"}},"type":"object"}},"state":{"$ref":"#/$defs/todos.List"}}`,
+	JSONSchema: `{"$defs":{"todos.Item":{"properties":{"done":{"type":"boolean"},"id":{"type":"string"},"title":{"type":"string"}},"required":["id","title","done"],"type":"object"},"todos.List":{"properties":{"items":{"items":{"$ref":"#/$defs/todos.Item"},"type":["array","null"]}},"required":["items"],"type":"object"},"todos.Watcher":{"properties":{"name":{"type":"string"}},"required":["name"],"type":"object"}},"actions":{"Add":{"additionalProperties":false,"properties":{"title":{"type":"string"}},"type":"object"},"ClearDone":{"additionalProperties":false,"properties":{},"type":"object"},"Remove":{"additionalProperties":false,"properties":{"id":{"type":"string"}},"type":"object"},"Rename":{"additionalProperties":false,"properties":{"id":{"type":"string"},"title":{"type":"string"}},"type":"object"},"Toggle":{"additionalProperties":false,"properties":{"id":{"type":"string"}},"type":"object"}},"presence":{"$ref":"#/$defs/todos.Watcher"},"state":{"$ref":"#/$defs/todos.List"}}`,
 	Actions:    []string{"Add", "ClearDone", "Remove", "Rename", "Toggle"},
 	New:        func() any { return new(List) },
 	Clone:      func(s any) any { return CloneList(s.(*List)) },
 	Dispatch:   dispatchList,
 	Args:       argsList,
 	Call:       callList,
+	Presence: &contract.Presence{
+		Name: "todos.Watcher",
+		New:  func() any { return new(Watcher) },
+	},
 }
+
+// PresenceFor ties Watcher to List as its presence type (//bs:presence List):
+// client.PresenceOf[Watcher] takes it for a store of List only.
+func (Watcher) PresenceFor(*List) {}
 
 // dispatchList decodes args into the envelope of action and calls it on state, a *List.
 func dispatchList(state any, ctx schema.Ctx, action string, args []byte) error {

@@ -243,6 +243,7 @@ func (c *Client) detach() {
 		s.mu.Lock()
 		s.live = false
 		s.mu.Unlock()
+		s.forgetPresence()
 	}
 	c.status(false)
 }

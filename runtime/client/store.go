@@ -34,6 +34,8 @@ type Store struct {
 
 	subsMu sync.Mutex
 	subs   map[*subscriber]struct{}
+
+	pres presenceState // presence.go
 }
 
 func newStore(c *Client, t *contract.Type, key string) (*Store, error) {
@@ -200,7 +202,7 @@ func (s *Store) subscribe(l link, snap bool) {
 	s.mu.Lock()
 	s.live = false
 	s.resyncing = true
-	m := protocol.Msg{T: protocol.TSub, Key: s.key, Type: s.typ.Name, FP: s.typ.Fingerprint, After: s.seq, Epoch: s.epoch, Acked: s.resolved(), Snap: snap}
+	m := protocol.Msg{T: protocol.TSub, Key: s.key, Type: s.typ.Name, FP: s.typ.Fingerprint, After: s.seq, Epoch: s.epoch, Acked: s.resolved(), Snap: snap, Presence: s.typ.Presence != nil}
 	if !s.c.sameSchema(s.typ) {
 		// The server was built from another version of the schema: it
 		// compares shapes to decide whether it can serve this client.
@@ -212,6 +214,10 @@ func (s *Store) subscribe(l link, snap bool) {
 
 // handle applies one server message for this key.
 func (s *Store) handle(l link, m *protocol.Msg) {
+	if m.T == protocol.TPresence {
+		s.applyPresence(m)
+		return
+	}
 	s.mu.Lock()
 	switch m.T {
 	case protocol.TSnap:
@@ -332,6 +338,7 @@ func (s *Store) handle(l link, m *protocol.Msg) {
 		for _, p := range s.pending {
 			s.sendMut(l, p)
 		}
+		s.sendPresence(l)
 	case protocol.TErr:
 		switch m.Code {
 		case protocol.CodeDuplicate:

@@ -96,6 +96,27 @@ type Type struct {
 	// Call calls the named action on state with args, an envelope that
 	// Args made and Canonical filled: the server decodes args once.
 	Call func(state any, ctx schema.Ctx, action string, args any) error
+	// Presence is the state's presence type, or nil if it declares none.
+	Presence *Presence
+}
+
+// Presence describes the presence type of a state type (a struct marked
+// //bs:presence STATE): what each connection subscribed to a key says about
+// itself, such as who it is and where it looks. Servers keep presence in
+// memory only, never in the log.
+type Presence struct {
+	// Name is the presence type's wire name, "<package>.<Type>"; its
+	// JSON Schema is the "presence" of the state's JSONSchema.
+	Name string
+	// New returns a pointer to a new zero value.
+	New func() any
+}
+
+// PresenceOf is implemented by the presence type bsgen generated for state
+// type S (a method it adds, with an always-nil parameter): a typed presence
+// store takes only S's presence type.
+type PresenceOf[S any] interface {
+	PresenceFor(*S)
 }
 
 // Action is implemented by the envelopes bsgen generates for the actions of

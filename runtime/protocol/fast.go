@@ -217,6 +217,12 @@ func (p *parser) field(m *Msg, k string) bool {
 		m.State, ok = p.raw()
 	case "ops":
 		m.Ops, ok = p.raw()
+	case "data":
+		m.Data, ok = p.raw()
+	case "full":
+		m.Full, ok = p.bool()
+	case "presence":
+		m.Presence, ok = p.bool()
 	default:
 		return false
 	}
@@ -304,6 +310,9 @@ func appendMsg(b []byte, m *Msg) []byte {
 		b = append(b, `,"snap":true`...)
 	}
 	sf(`,"mode":`, m.Mode)
+	if m.Presence {
+		b = append(b, `,"presence":true`...)
+	}
 	uf(`,"mid":`, m.Mid)
 	sf(`,"name":`, m.Name)
 	if len(m.Args) > 0 {
@@ -324,6 +333,33 @@ func appendMsg(b []byte, m *Msg) []byte {
 	if len(m.Ops) > 0 {
 		b = append(b, `,"ops":`...)
 		b = append(b, m.Ops...)
+	}
+	if len(m.Data) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, m.Data...)
+	}
+	if len(m.Members) > 0 {
+		b = append(b, `,"members":[`...)
+		for i, mb := range m.Members {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendMember(b, &mb)
+		}
+		b = append(b, ']')
+	}
+	if len(m.Left) > 0 {
+		b = append(b, `,"left":[`...)
+		for i, c := range m.Left {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendStr(b, c)
+		}
+		b = append(b, ']')
+	}
+	if m.Full {
+		b = append(b, `,"full":true`...)
 	}
 	sf(`,"code":`, m.Code)
 	sf(`,"msg":`, m.Message)
@@ -351,4 +387,19 @@ func appendStr(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// appendMember writes one presence member, as encoding/json would.
+func appendMember(b []byte, mb *Member) []byte {
+	b = append(b, `{"client":`...)
+	b = appendStr(b, mb.Client)
+	if mb.Actor != "" {
+		b = append(b, `,"actor":`...)
+		b = appendStr(b, mb.Actor)
+	}
+	if len(mb.Data) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, mb.Data...)
+	}
+	return append(b, '}')
 }

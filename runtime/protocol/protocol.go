@@ -26,18 +26,20 @@ const (
 	TUnsub = "unsub" // stop receiving a key
 	TMut   = "mut"   // a mutation
 	TPing  = "ping"  // application-level ping; answered by pong
+	TPset  = "pset"  // set this connection's presence on a subscribed key
 )
 
 // Message types, server to client.
 const (
-	TWelcome = "welcome" // answer to hello
-	TSnap    = "snap"    // full state of a key at a seq
-	TEv      = "ev"      // an accepted mutation, with its seq
-	TPatch   = "patch"   // an accepted mutation and the change it made (ModePatch)
-	TSynced  = "synced"  // end of catch-up for a key
-	TRej     = "rej"     // the client's mutation was refused
-	TErr     = "err"     // protocol error, with a stable code
-	TPong    = "pong"    // answer to ping
+	TWelcome  = "welcome"  // answer to hello
+	TSnap     = "snap"     // full state of a key at a seq
+	TEv       = "ev"       // an accepted mutation, with its seq
+	TPatch    = "patch"    // an accepted mutation and the change it made (ModePatch)
+	TSynced   = "synced"   // end of catch-up for a key
+	TRej      = "rej"      // the client's mutation was refused
+	TErr      = "err"      // protocol error, with a stable code
+	TPong     = "pong"     // answer to ping
+	TPresence = "presence" // who is on a key: the whole set (full) or what changed in one tick
 )
 
 // Subscription modes (sub.mode).
@@ -69,6 +71,9 @@ type Msg struct {
 	Acked uint64 `json:"acked,omitempty"` // every mutation of this client up to acked is resolved
 	Snap  bool   `json:"snap,omitempty"`  // ask for a snapshot whatever the cursor
 	Mode  string `json:"mode,omitempty"`  // "" (ModeEvents) or ModePatch
+	// sub: send this key's presence (the whole set after synced, then
+	// each tick's changes)
+	Presence bool `json:"presence,omitempty"`
 
 	// mut / ev / rej / synced
 	Mid   uint64          `json:"mid,omitempty"`
@@ -85,11 +90,26 @@ type Msg struct {
 	// patch: the RFC 6902 operations from the state at seq-1 to seq
 	Ops json.RawMessage `json:"ops,omitempty"`
 
+	// pset: this connection's presence (null: none); presence: the
+	// members set or changed, the client ids that left, and whether
+	// members is the whole set
+	Data    json.RawMessage `json:"data,omitempty"`
+	Members []Member        `json:"members,omitempty"`
+	Left    []string        `json:"left,omitempty"`
+	Full    bool            `json:"full,omitempty"`
+
 	// rej / err
 	Code    string `json:"code,omitempty"`
 	Message string `json:"msg,omitempty"`
 	Fatal   bool   `json:"fatal,omitempty"`
 	RetryMs int64  `json:"retry_ms,omitempty"` // err rate_limited: wait this long before sending again
+}
+
+// Member is one connection's presence on a key.
+type Member struct {
+	Client string          `json:"client"`
+	Actor  string          `json:"actor,omitempty"`
+	Data   json.RawMessage `json:"data,omitempty"`
 }
 
 // Stable error codes, carried by err (and by rej for refusals that are not the
@@ -124,6 +144,8 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeBadState         = contract.CodeBadState // the action left a state that does not encode (NaN, ±Inf)
 	CodeClientTaken      = "client_taken"        // the client id belongs to another actor
+	CodePresenceTooLarge = "presence_too_large"  // a presence over Limits.MaxPresenceBytes
+	CodeBadPresence      = "bad_presence"        // a presence that is not the key's presence type, or a type without one
 	CodeReplaced         = "replaced"            // another connection took over this client id
 	CodeArgsDiffer       = "args_differ"         // REST: a retry of (client, mid) with other args
 	CodeReset            = "reset"               // the key's log was deleted; resubscribe
@@ -172,8 +194,8 @@ func Decode(frame []byte) ([]Msg, error) {
 
 // Encode returns the JSON encoding of m.
 func Encode(m *Msg) []byte {
-	if (len(m.Args) == 0 || json.Valid(m.Args)) && (len(m.State) == 0 || json.Valid(m.State)) && (len(m.Ops) == 0 || json.Valid(m.Ops)) {
-		return appendMsg(make([]byte, 0, 96+len(m.Args)+len(m.State)+len(m.Ops)), m)
+	if rawValid(m) {
+		return appendMsg(make([]byte, 0, 96+len(m.Args)+len(m.State)+len(m.Ops)+len(m.Data)+64*len(m.Members)), m)
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -217,4 +239,19 @@ func StateHash(encoded []byte) string {
 	}
 	sum := sha256.Sum256(encoded)
 	return hex.EncodeToString(sum[:8])
+}
+
+// rawValid reports whether every raw JSON field of m is empty or valid.
+func rawValid(m *Msg) bool {
+	for _, r := range [...]json.RawMessage{m.Args, m.State, m.Ops, m.Data} {
+		if len(r) > 0 && !json.Valid(r) {
+			return false
+		}
+	}
+	for _, mb := range m.Members {
+		if len(mb.Data) > 0 && !json.Valid(mb.Data) {
+			return false
+		}
+	}
+	return true
 }

@@ -21,6 +21,8 @@ func (r *room) reject(m roomMsg) {
 		m.read <- readResult{err: errShuttingDown}
 	case kindDelete:
 		m.deleted <- errShuttingDown
+	case kindPresence:
+		m.members <- nil
 	case kindUnsub, kindStop:
 		if m.done != nil {
 			close(m.done)

@@ -80,10 +80,15 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 		c.enqueue(frames...)
 	}
 	c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TSynced, Key: key, Seq: r.seq, Epoch: r.epoch, Mid: mid}))
+	if m.Presence {
+		if set := r.presenceSet(); set != nil {
+			c.enqueue(set)
+		}
+	}
 	if c.isClosed() {
 		return // the catch-up did not fit its budget
 	}
-	r.addSub(c, m.Mode == protocol.ModePatch)
+	r.addSub(c, subMode{patch: m.Mode == protocol.ModePatch, presence: m.Presence})
 }
 
 // refuseSub ends c's subscription of the key on both sides: the room's
@@ -91,6 +96,7 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 // goes away would be left among the subscribers.
 func (r *room) refuseSub(c *conn) {
 	r.dropSub(c)
+	r.leave(c)
 	c.unsubscribed(r.id.key)
 }
 

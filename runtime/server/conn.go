@@ -43,6 +43,7 @@ type conn struct {
 	signal  chan struct{}
 
 	muts *rate.Limiter // paces mutations
+	pres *rate.Limiter // paces presence updates
 	subs *rate.Limiter // paces subscriptions, resubscriptions included
 
 	// Kept by the janitor (janitor.go): when the write in progress
@@ -235,6 +236,8 @@ func (c *conn) handle(m *protocol.Msg) bool {
 		if e := c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindMut, conn: c, msg: m}); e != nil {
 			c.sendErr(e.Code, m.Key, m.Mid, "%s", e.Message)
 		}
+	case protocol.TPset:
+		c.pset(m)
 	case protocol.TPing:
 		c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TPong}))
 	case protocol.THello:
@@ -352,6 +355,7 @@ func (s *Server) newConn(p principal) *conn {
 		// The burst lets a client resubscribe all the keys it may
 		// hold at once.
 		subs: limiter(l.SubsPerSecond, l.MaxKeysPerConn+16),
+		pres: limiter(l.PresencePerSecond, int(l.PresencePerSecond)),
 	}
 }
 
@@ -437,5 +441,27 @@ func (c *conn) fail(e *apiError) {
 	select {
 	case c.signal <- struct{}{}:
 	default:
+	}
+}
+
+// pset checks a presence update and passes it to the key's room.
+func (c *conn) pset(m *protocol.Msg) {
+	c.mu.Lock()
+	subscribed := c.keys[m.Key]
+	c.mu.Unlock()
+	if !subscribed {
+		c.sendErr(protocol.CodeNotSubscribed, m.Key, 0, "subscribe to %q before setting presence on it", m.Key)
+		return
+	}
+	if max := c.srv.cfg.Limits.MaxPresenceBytes; len(m.Data) > max {
+		c.sendErr(protocol.CodePresenceTooLarge, m.Key, 0, "a presence may be at most %d bytes (Limits.MaxPresenceBytes), not %d", max, len(m.Data))
+		return
+	}
+	if !c.pres.AllowN(c.srv.now(), 1) {
+		c.sendRetry(c.pres, m.Key, 0, "over %g presence updates/s on this connection (Limits.PresencePerSecond)", c.srv.cfg.Limits.PresencePerSecond)
+		return
+	}
+	if e := c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindPset, conn: c, msg: m}); e != nil {
+		c.sendErr(e.Code, m.Key, 0, "%s", e.Message)
 	}
 }

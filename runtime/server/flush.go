@@ -62,8 +62,8 @@ func (r *room) flush() {
 	for _, o := range out {
 		switch {
 		case o.seq > 0:
-			for c, patch := range r.subs {
-				if patch {
+			for c, mode := range r.subs {
+				if mode.patch {
 					c.enqueueShared(o.patch)
 				} else {
 					c.enqueueShared(o.frame)
@@ -113,6 +113,7 @@ func (r *room) deleteKey() *apiError {
 	}
 	clear(r.subs)
 	r.npatch = 0
+	r.clearPresence()
 	clear(r.mids)
 	r.loadErr = nil
 	r.typ, r.exists, r.state, r.enc, r.seq, r.epoch, r.firstSeq, r.sinceSnap = nil, false, nil, nil, 0, "", 0, 0

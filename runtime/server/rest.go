@@ -27,6 +27,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}", s.authed(RoleClient, s.getState))
 	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}/history", s.authed(RoleClient, s.history))
 	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}/at/{seq}", s.authed(RoleClient, s.stateAt))
+	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}/presence", s.authed(RoleClient, s.presence))
 	m.HandleFunc("POST /v1/namespaces/{ns}/states/{key}/mutations", s.authed(RoleClient, s.postMutation))
 	m.HandleFunc("DELETE /v1/namespaces/{ns}/states/{key}", s.authed(RoleAdmin, s.deleteState))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

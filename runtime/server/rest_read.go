@@ -43,6 +43,7 @@ func (s *Server) listTypes(w http.ResponseWriter, r *http.Request, p principal) 
 		Shape       string          `json:"shape"`
 		Actions     []string        `json:"actions"`
 		Schema      json.RawMessage `json:"schema,omitempty"`
+		Presence    string          `json:"presence,omitempty"` // its JSON Schema is the schema's "presence"
 	}
 	out := []typeInfo{}
 	for _, name := range s.reg.Names() {
@@ -50,6 +51,9 @@ func (s *Server) listTypes(w http.ResponseWriter, r *http.Request, p principal) 
 		info := typeInfo{Name: t.Name, Fingerprint: t.Fingerprint, Shape: t.Shape, Actions: t.Actions}
 		if json.Valid([]byte(t.JSONSchema)) {
 			info.Schema = json.RawMessage(t.JSONSchema)
+		}
+		if pt := t.Presence; pt != nil {
+			info.Presence = pt.Name
 		}
 		out = append(out, info)
 	}

@@ -47,8 +47,8 @@ type room struct {
 	epoch     string
 	firstSeq  uint64
 	mids      map[string]uint64
-	subs      map[*conn]bool // subscribers; true: in patch mode (subs.go)
-	npatch    int            // subscribers in patch mode
+	subs      map[*conn]subMode // subscribers and what they asked for (patch.go)
+	npatch    int               // subscribers in patch mode
 	ring      []ringEvent
 	ringBytes int
 	snapFrame []byte // the snap frame of state at snapSeq, shared by subscribers
@@ -58,6 +58,8 @@ type room struct {
 
 	w   storage.Write
 	out []outcome
+
+	pres presence // presence.go
 
 	muts  *rate.Limiter // the key's mutation budget, all writers together
 	quota *nsQuota      // the namespace's, once loaded
@@ -73,6 +75,8 @@ const (
 	kindRead
 	kindDelete
 	kindStop
+	kindPset     // a connection's presence update
+	kindPresence // REST: the members
 )
 
 type roomMsg struct {
@@ -82,6 +86,7 @@ type roomMsg struct {
 	rest    *restMut
 	read    chan readResult
 	deleted chan *apiError
+	members chan []protocol.Member
 	done    chan struct{}
 }
 
@@ -122,7 +127,7 @@ func newRoom(s *Server, id roomID) *room {
 		id:    id,
 		inbox: make(chan roomMsg, roomInbox),
 		mids:  map[string]uint64{},
-		subs:  map[*conn]bool{},
+		subs:  map[*conn]subMode{},
 		muts:  limiter(s.cfg.Limits.KeyMutationsPerSec, int(s.cfg.Limits.KeyMutationsPerSec)),
 	}
 	r.used.Store(time.Now().UnixNano()) // not a victim of the room cap while it loads
@@ -173,8 +178,11 @@ func (r *room) run() {
 	r.account()
 	idle := time.NewTimer(r.srv.cfg.RoomIdle)
 	defer idle.Stop()
+	defer r.stopPresence()
 	for {
 		select {
+		case <-r.pres.tick:
+			r.sendPresence()
 		case m := <-r.inbox:
 			if r.handle(m) {
 				return
@@ -241,6 +249,7 @@ func (r *room) handle(m roomMsg) bool {
 		r.sub(m.conn, m.msg)
 	case kindUnsub:
 		r.dropSub(m.conn)
+		r.leave(m.conn)
 		if m.done != nil {
 			close(m.done)
 		}
@@ -250,6 +259,10 @@ func (r *room) handle(m roomMsg) bool {
 	case kindDelete:
 		r.flush()
 		m.deleted <- r.deleteKey()
+	case kindPset:
+		r.pset(m.conn, m.msg)
+	case kindPresence:
+		m.members <- r.members()
 	case kindStop:
 		r.flush()
 		r.mu.Lock()

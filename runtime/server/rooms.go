@@ -107,8 +107,9 @@ func (r *room) account() {
 	r.nsubs.Store(int32(len(r.subs)))
 	r.used.Store(time.Now().UnixNano())
 	// An estimate of what the room holds: the decoded state (about
-	// twice its encoding), the encoding, the ring and a cached snap.
-	b := int64(3*len(r.enc)+len(r.snapFrame)+r.ringBytes) + 16<<10
+	// twice its encoding), the encoding, the ring, a cached snap and the
+	// presence (its data, and as much again for the members).
+	b := int64(3*len(r.enc)+len(r.snapFrame)+r.ringBytes) + 2*r.pres.bytes + 16<<10
 	if b != r.bytes {
 		r.srv.roomBytes.Add(b - r.bytes)
 		r.bytes = b

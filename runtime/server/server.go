@@ -64,6 +64,9 @@ type Limits struct {
 	HelloTimeout          time.Duration // time to send hello after connecting (5s)
 	HTTPReadTimeout       time.Duration // to read one whole REST request, body included (30s)
 	HTTPIdleTimeout       time.Duration // a keep-alive HTTP connection with no request is closed (60s)
+	MaxPresenceBytes      int           // largest presence of one member, encoded (2 KiB)
+	PresencePerSecond     float64       // presence updates per connection per second (30; burst the same)
+	PresenceTick          time.Duration // presence changes of a key are sent at most once per tick (50ms)
 }
 
 // DefaultLimits returns the default limits.
@@ -93,6 +96,9 @@ func DefaultLimits() Limits {
 		HelloTimeout:          5 * time.Second,
 		HTTPReadTimeout:       30 * time.Second,
 		HTTPIdleTimeout:       60 * time.Second,
+		MaxPresenceBytes:      2 << 10,
+		PresencePerSecond:     30,
+		PresenceTick:          50 * time.Millisecond,
 	}
 }
 
@@ -176,6 +182,15 @@ func (l *Limits) fill() {
 	}
 	if l.HTTPReadTimeout <= 0 {
 		l.HTTPReadTimeout = d.HTTPReadTimeout
+	}
+	if l.MaxPresenceBytes <= 0 {
+		l.MaxPresenceBytes = d.MaxPresenceBytes
+	}
+	if l.PresencePerSecond <= 0 {
+		l.PresencePerSecond = d.PresencePerSecond
+	}
+	if l.PresenceTick <= 0 {
+		l.PresenceTick = d.PresenceTick
 	}
 	if l.HTTPIdleTimeout <= 0 {
 		l.HTTPIdleTimeout = d.HTTPIdleTimeout

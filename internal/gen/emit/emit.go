@@ -164,7 +164,13 @@ func (e *emitter) state(s *model.State) {
 		jen.Id("Dispatch").Op(":").Id("dispatch"+S),
 		jen.Id("Args").Op(":").Id("args"+S),
 		jen.Id("Call").Op(":").Id("call"+S),
+		presenceField(s),
 	)
+	if p := s.Presence; p != nil {
+		e.f.Commentf("PresenceFor ties %s to %s as its presence type (//bs:presence %s):", p.Name, S, S)
+		e.f.Commentf("client.PresenceOf[%s] takes it for a store of %s only.", p.Name, S)
+		e.f.Func().Params(jen.Id(p.Name)).Id("PresenceFor").Params(jen.Op("*").Id(S)).Block()
+	}
 	e.dispatch(s)
 	e.argsFunc(s)
 	e.callFunc(s)
@@ -389,4 +395,16 @@ func (e *emitter) typ(t *model.Type) *jen.Statement {
 		})
 	}
 	panic(fmt.Sprintf("bsgen: unknown type kind %d", t.Kind))
+}
+
+// presenceField is the descriptor's Presence, or nothing.
+func presenceField(s *model.State) jen.Code {
+	p := s.Presence
+	if p == nil {
+		return jen.Null()
+	}
+	return jen.Id("Presence").Op(":").Op("&").Qual(RuntimePath, "Presence").Values(jen.Dict{
+		jen.Id("Name"): jen.Lit(p.WireName),
+		jen.Id("New"):  jen.Func().Params().Any().Custom(oneLine, jen.Return(jen.New(jen.Id(p.Name)))),
+	})
 }

@@ -59,7 +59,7 @@ func describePackage(p *packages.Package) (*Schema, []model.Diagnostic) {
 		spec *ast.TypeSpec
 		dir  *ast.Comment
 	}
-	var found []marked
+	var found, presences []marked
 	for _, f := range p.Syntax {
 		d.pureDirectives(f, mp.Pure)
 		for _, decl := range f.Decls {
@@ -83,8 +83,13 @@ func describePackage(p *packages.Package) (*Schema, []model.Diagnostic) {
 						}
 						if c := stateDirective(doc); c != nil {
 							found = append(found, marked{spec, c})
+							if p := presenceDirective(doc); p != nil {
+								d.errorf(p.Pos(), "%s is marked both //bs:state and //bs:presence; a presence type is a type of its own", spec.Name.Name)
+							}
+						} else if c := presenceDirective(doc); c != nil {
+							presences = append(presences, marked{spec, c})
 						} else if c := nearDirective(doc); c != nil {
-							d.errorf(c.Pos(), "%q is not a bsgen directive: mark a state type with //bs:state (lower case, no space after //)", c.Text)
+							d.errorf(c.Pos(), "%q is not a bsgen directive: mark a state type with //bs:state, its presence type with //bs:presence STATE (lower case, no space after //)", c.Text)
 						}
 					}
 				}
@@ -93,6 +98,9 @@ func describePackage(p *packages.Package) (*Schema, []model.Diagnostic) {
 	}
 	delete(mp.Declared, "_")
 	if len(found) == 0 {
+		for _, m := range presences {
+			d.errorf(m.dir.Pos(), "%s is marked //bs:presence, but this package has no //bs:state type", m.spec.Name.Name)
+		}
 		return nil, d.diags
 	}
 	s := &Schema{Pkg: p, Model: mp}
@@ -111,6 +119,9 @@ func describePackage(p *packages.Package) (*Schema, []model.Diagnostic) {
 		s.Actions = append(s.Actions, actions...)
 	}
 	sort.Slice(mp.States, func(i, j int) bool { return mp.States[i].Name < mp.States[j].Name })
+	for _, m := range presences {
+		d.describePresence(mp, m.spec, m.dir)
+	}
 	sort.SliceStable(s.Actions, func(i, j int) bool {
 		a, b := s.Actions[i], s.Actions[j]
 		if a.State.Name != b.State.Name {
@@ -150,7 +161,7 @@ func nearDirective(doc *ast.CommentGroup) *ast.Comment {
 	}
 	for _, c := range doc.List {
 		t := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(c.Text, "//")))
-		if strings.HasPrefix(c.Text, "//bs:pure") {
+		if strings.HasPrefix(c.Text, "//bs:pure") || strings.HasPrefix(c.Text, "//bs:presence") {
 			continue
 		}
 		if strings.HasPrefix(t, "bs:") || strings.HasPrefix(t, "bs :") || strings.HasPrefix(t, "bsstate") {

@@ -12,6 +12,7 @@ import (
 //
 //	{"state": {...}, "actions": {"Add": {...}, ...}, "$defs": {...}}
 //
+// and "presence": {...}, the presence type's encoding, when it has one.
 // Named types of the schema's module are "$defs" entries named
 // "package.Type", referenced as "#/$defs/package.Type". A state's fields
 // without omitempty are required (encoding/json always writes them); an
@@ -28,6 +29,9 @@ func (s *State) JSONSchema() string {
 		actions[a.Name] = map[string]any{"type": "object", "properties": props, "additionalProperties": false}
 	}
 	doc := map[string]any{"state": g.schema(s.Type), "actions": actions}
+	if s.Presence != nil {
+		doc["presence"] = g.schema(s.Presence.Type)
+	}
 	if len(g.defs) > 0 {
 		doc["$defs"] = g.defs
 	}

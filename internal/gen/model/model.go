@@ -46,6 +46,18 @@ type State struct {
 	Type     *Type  // the named type itself (Kind Named, Local)
 	Actions  []*Action
 	Pos      Pos
+	// Presence is the state's presence type (a struct marked
+	// //bs:presence NAME), or nil.
+	Presence *Presence
+}
+
+// Presence is a type marked //bs:presence: what each connection on a key of
+// its state says about itself.
+type Presence struct {
+	Name     string // Go type name
+	WireName string // "<package>.<Name>"
+	Type     *Type  // the named type (Kind Named, Local)
+	Pos      Pos
 }
 
 // Action is one action method of a state.

@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,11 @@ type App[S any] struct {
 	Commands []Command[S]
 	// Print writes a view for people.
 	Print func(w io.Writer, v S)
+	// Watch, if set, runs beside "watch" while it prints the states, with
+	// this client's --name: ShowPresence makes one that sets this
+	// client's presence and prints who else is there. It returns a
+	// function that stops it.
+	Watch func(s *client.Typed[S], w io.Writer, name string) (stop func())
 }
 
 // Command is one subcommand.
@@ -89,6 +95,7 @@ func (a *App[S]) Run(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", "."+a.Name, "where this client keeps its queue and last state")
 	name := fs.String(a.KeyFlag, "main", "the key of the "+a.Type.Name+" to use")
 	wait := fs.Duration("wait", 3*time.Second, "how long to wait for the server")
+	who := fs.String("name", envOr("USER", "someone"), "who you are to the others on the key (watch)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, a.usage())
 		fs.PrintDefaults()
@@ -147,7 +154,7 @@ func (a *App[S]) Run(args []string, stdout, stderr io.Writer) int {
 	}
 	online := err == nil
 	if verb == "watch" {
-		return a.watch(s, stdout)
+		return a.watch(s, stdout, *who)
 	}
 	if do := a.Commands[i].Do; do != nil {
 		before := s.Store().LastMutation()
@@ -196,9 +203,13 @@ func (a *App[S]) fail(stderr io.Writer, err error) int {
 	return 1
 }
 
-func (a *App[S]) watch(s *client.Typed[S], w io.Writer) int {
+func (a *App[S]) watch(s *client.Typed[S], out io.Writer, who string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	w := &lockedWriter{w: out}
+	if a.Watch != nil {
+		defer a.Watch(s, w, who)()
+	}
 	views := make(chan S, 1)
 	cancel := s.Subscribe(func(v S) {
 		select {
@@ -215,5 +226,43 @@ func (a *App[S]) watch(s *client.Typed[S], w io.Writer) int {
 		case <-ctx.Done():
 			return 0
 		}
+	}
+}
+
+// lockedWriter serializes the writes of watch and of App.Watch.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// ShowPresence returns an App.Watch for S's presence type P: it sets this
+// client's presence to me(name), and prints "LABEL: ann (you), bob" each
+// time the members change, naming each by nameOf.
+func ShowPresence[P contract.PresenceOf[S], S any](label string, me func(name string) P, nameOf func(P) string) func(*client.Typed[S], io.Writer, string) func() {
+	return func(s *client.Typed[S], w io.Writer, name string) func() {
+		p := client.PresenceOf[P](s)
+		if err := p.Set(me(name)); err != nil {
+			fmt.Fprintf(w, "(presence: %v)\n", err)
+		}
+		return p.Subscribe(func(ms []client.Member[P]) {
+			names := make([]string, 0, len(ms))
+			for _, m := range ms {
+				n := nameOf(m.Value)
+				if m.Self {
+					n += " (you)"
+				}
+				names = append(names, n)
+			}
+			if len(names) == 0 {
+				names = append(names, "nobody yet")
+			}
+			fmt.Fprintf(w, "%s: %s\n", label, strings.Join(names, ", "))
+		})
 	}
 }

@@ -93,6 +93,9 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	keepSnaps := fs.Int("keep-snapshots", 3, "snapshots kept per key")
 	httpRead := fs.Duration("http-read-timeout", d.HTTPReadTimeout, "time to read one whole REST request, body included")
 	httpIdle := fs.Duration("http-idle-timeout", d.HTTPIdleTimeout, "idle keep-alive HTTP connections are closed after this")
+	maxPresence := fs.Int("max-presence", d.MaxPresenceBytes, "largest presence of one member, bytes")
+	presenceRate := fs.Float64("presence-rate", d.PresencePerSecond, "presence updates per second per connection")
+	presenceTick := fs.Duration("presence-tick", d.PresenceTick, "presence changes of a key are sent at most once per tick")
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns, or scheme://host patterns) allowed to open WebSockets and to call REST (CORS)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
@@ -141,6 +144,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 			MutationsPerSecond: *rate, MutationBurst: *burst, KeyMutationsPerSec: *keyRate, MaxConns: *maxConns, MaxOpenConns: *maxOpen,
 			SendQueue: *sendQueue, PingInterval: *ping,
 			HTTPReadTimeout: *httpRead, HTTPIdleTimeout: *httpIdle,
+			MaxPresenceBytes: *maxPresence, PresencePerSecond: *presenceRate, PresenceTick: *presenceTick,
 			SendBytes: *sendBytes, MaxQueuedBytes: *maxQueued, CatchUpBytes: *catchUp, SubsPerSecond: *subRate,
 			PageBytes: *pageBytes, MaxRooms: *maxRooms, MaxRoomBytes: *maxRoomBytes,
 			MaxNamespaceBytes: *nsBytes, MaxNamespaceKeys: *nsKeys, NamespaceEventsPerSec: *nsEvents, NamespaceBytesPerSec: *nsVolume,

@@ -3,9 +3,10 @@
 //	counter [flags] add N        add N (an integer, not zero)
 //	counter [flags] reset        set the counter back to zero
 //	counter [flags] show         print the counter
-//	counter [flags] watch        print each new value until interrupted
+//	counter [flags] watch        print each new value, and who else is there, until interrupted
 //
-// Flags: --url (env BS_URL), --key (env BS_KEY), --dir, --counter, --wait.
+// Flags: --url (env BS_URL), --key (env BS_KEY), --dir, --counter, --wait,
+// --name (who you are to the others; env USER).
 // It exits 1 with the server's reason when the server refuses it.
 package main
 
@@ -24,6 +25,9 @@ type store = client.Typed[counter.Counter]
 
 var app = &cli.App[counter.Counter]{
 	Name: "counter", Type: counter.CounterType, KeyFlag: "counter", Print: show,
+	Watch: cli.ShowPresence[counter.Viewer, counter.Counter]("here",
+		func(name string) counter.Viewer { return counter.Viewer{Name: name} },
+		func(v counter.Viewer) string { return v.Name }),
 	Commands: []cli.Command[counter.Counter]{
 		{Name: "add", Args: "N", MinArgs: 1, Do: func(s *store, a []string) error {
 			n, err := strconv.ParseInt(a[0], 10, 64)

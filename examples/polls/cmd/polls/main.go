@@ -6,9 +6,10 @@
 //	polls [flags] vote N          vote for option N (voting again moves the vote)
 //	polls [flags] close
 //	polls [flags] show
-//	polls [flags] watch           print each new state until interrupted
+//	polls [flags] watch           print each new state, and who is voting, until interrupted
 //
-// Flags: --url (env BS_URL), --key (env BS_KEY), --dir, --poll, --wait.
+// Flags: --url (env BS_URL), --key (env BS_KEY), --dir, --poll, --wait,
+// --name (who you are to the others; env USER).
 // It exits 1 with the server's reason when the server refuses it.
 package main
 
@@ -27,6 +28,9 @@ type poll = client.Typed[polls.Poll]
 
 var app = &cli.App[polls.Poll]{
 	Name: "polls", Type: polls.PollType, KeyFlag: "poll", Print: show,
+	Watch: cli.ShowPresence[polls.Voter, polls.Poll]("voting",
+		func(name string) polls.Voter { return polls.Voter{Name: name} },
+		func(v polls.Voter) string { return v.Name }),
 	Commands: []cli.Command[polls.Poll]{
 		{Name: "setup", Args: "QUESTION OPTION OPTION...", MinArgs: 1, Do: func(p *poll, a []string) error {
 			return p.Mutate(polls.PollSetupArgs{Question: a[0], Options: a[1:]})

@@ -8,9 +8,10 @@
 //	todos [flags] rename ID TITLE...
 //	todos [flags] rm ID
 //	todos [flags] clear          remove the done todos
-//	todos [flags] watch          print each new state until interrupted
+//	todos [flags] watch          print each new state, and who else is watching, until interrupted
 //
-// Flags: --url (env BS_URL), --key (env BS_KEY), --dir, --list, --wait.
+// Flags: --url (env BS_URL), --key (env BS_KEY), --dir, --list, --wait,
+// --name (who you are to the others; env USER).
 // It exits 1 with the server's reason when the server refuses it.
 package main
 
@@ -29,6 +30,9 @@ type list = client.Typed[todos.List]
 
 var app = &cli.App[todos.List]{
 	Name: "todos", Type: todos.ListType, KeyFlag: "list", Print: print,
+	Watch: cli.ShowPresence[todos.Watcher, todos.List]("watching",
+		func(name string) todos.Watcher { return todos.Watcher{Name: name} },
+		func(w todos.Watcher) string { return w.Name }),
 	Commands: []cli.Command[todos.List]{
 		{Name: "add", Args: "TITLE...", MinArgs: 1, Do: func(l *list, a []string) error {
 			return l.Mutate(todos.ListAddArgs{Title: strings.Join(a, " ")})

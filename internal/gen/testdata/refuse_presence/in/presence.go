@@ -1,0 +1,60 @@
+// Package board has presence types that are wrong.
+package board
+
+import "github.com/better-state/better-state/schema"
+
+// Board is a shared board.
+//
+//bs:state
+type Board struct {
+	Notes []string `json:"notes"`
+}
+
+// Add adds a note.
+func (b *Board) Add(ctx schema.Ctx, text string) error {
+	b.Notes = append(b.Notes, text)
+	return nil
+}
+
+// Viewer is fine.
+//
+//bs:presence Board
+type Viewer struct {
+	Name string `json:"name"`
+}
+
+// Second is a second presence type of Board.
+//
+//bs:presence Board
+type Second struct {
+	Name string `json:"name"`
+}
+
+// Nowhere names no state.
+//
+//bs:presence Table
+type Nowhere struct{}
+
+// Nameless names nothing.
+//
+//bs:presence
+type Nameless struct{}
+
+// Wire holds a channel.
+//
+//bs:presence Other
+type Wire struct {
+	C chan int
+}
+
+// Other is another state.
+//
+//bs:state
+type Other struct {
+	N int64
+}
+
+// Name is not a struct.
+//
+//bs:presence Other
+type Name string
