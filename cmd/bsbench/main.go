@@ -4,7 +4,7 @@
 //
 //	bsbench <scenario> [flags]
 //
-// Scenarios: write, fanout, reconnect, idle, cold, all; abuse runs the
+// Scenarios: write, fanout, reconnect, idle, cold, presence, all; abuse runs the
 // attacks of internal/abuse. By default the
 // server runs as a child process (bsbench serve, on a temp database, with
 // examples/counter registered) so that its CPU time and memory are measured
@@ -54,6 +54,8 @@ type config struct {
 	pending               int
 	conns                 int
 	events                int
+	members               int
+	hz                    float64
 }
 
 const usageText = `usage: bsbench <scenario> [flags]
@@ -64,6 +66,8 @@ scenarios:
   reconnect  --clients 1000 --pending 10 --keys 100
   idle       --conns 10000 --keys 100
   cold       --events 1000000
+  presence   --members 500 --hz 10 --duration 10s: one key, every member updating its presence
+             at --hz and receiving everyone's; --baseline: every update broadcast by the relay
   all        every scenario (fanout at --rate 20 and 100); --quick: small counts
   abuse      every attack of issue 12 against a server with default limits: peak RSS,
              live heap after and --settle (2m) later, honest p99; --quick, --only NAME, --json F
@@ -73,7 +77,7 @@ scenarios:
 flags:
 `
 
-var scenarios = []string{"write", "fanout", "reconnect", "idle", "cold"}
+var scenarios = []string{"write", "fanout", "reconnect", "idle", "cold", "presence"}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -116,6 +120,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.pending, "pending", 0, "reconnect: mutations each client queued offline (10)")
 	fs.IntVar(&cfg.conns, "conns", 0, "idle: connections (10000)")
 	fs.IntVar(&cfg.events, "events", 0, "cold: length of the key's log (1000000)")
+	fs.IntVar(&cfg.members, "members", 0, "presence: members of the key (500)")
+	fs.Float64Var(&cfg.hz, "hz", 0, "presence: updates per second of each member (10)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -259,6 +265,8 @@ func paramsFor(name string, c *config, rate float64) params {
 		return params{"conns": pick(c.conns, 300, 10000, q), "keys": pick(c.keys, 10, 100, q)}
 	case "cold":
 		return params{"events": pick(c.events, 20000, 1000000, q)}
+	case "presence":
+		return params{"members": pick(c.members, 50, 500, q), "hz": pick(c.hz, 10, 10, q), "duration": pick(c.duration, 2*time.Second, 10*time.Second, q).String()}
 	}
 	panic("unknown scenario " + name)
 }
@@ -405,6 +413,8 @@ func runOne(ctx context.Context, cfg *config, rs runSpec, kind string, stderr io
 		err = lg.idle(ctx, rs.p)
 	case "cold":
 		err = lg.cold(ctx, rs.p)
+	case "presence":
+		err = lg.presence(ctx, rs.p)
 	}
 	if u := t.measure(); u.rss > 0 {
 		res.ServerRSS = u.rss

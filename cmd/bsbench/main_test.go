@@ -60,7 +60,9 @@ func TestQuickRun(t *testing.T) {
 		}
 		name := fmt.Sprintf("%s/%s/%v", o["scenario"], o["target"], o["params"].(map[string]any)["rate"])
 		seen[name] = o
-		if o["errors"].(float64) != 0 {
+		// The naive presence broadcast may drop slow members even at
+		// the quick counts on a busy machine: that is what it shows.
+		if o["errors"].(float64) != 0 && name != "presence/relay/<nil>" {
 			t.Errorf("%s: errors %v", name, o["errors"])
 		}
 		if o["ops_per_s"].(float64) <= 0 {
@@ -88,6 +90,8 @@ func TestQuickRun(t *testing.T) {
 		{"idle/bs/<nil>", []string{"server_bytes_per_conn"}},
 		{"idle/relay/<nil>", []string{"server_bytes_per_conn"}},
 		{"cold/bs/<nil>", []string{"first_snap_ms", "replay_events_per_s"}},
+		{"presence/bs/<nil>", []string{"p99_ms", "member_updates_delivered", "server_cpu_us_per_delivered", "db_growth_bytes"}},
+		{"presence/relay/<nil>", []string{"frames_delivered"}},
 	} {
 		o, ok := seen[want.name]
 		if !ok {

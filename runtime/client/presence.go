@@ -102,6 +102,9 @@ func (s *Store) applyPresence(m *protocol.Msg) {
 		p.members = map[string]protocol.Member{}
 	}
 	for _, mb := range m.Members {
+		if old, ok := p.members[mb.Client]; ok && mb.Actor == "" {
+			mb.Actor = old.Actor // sent once per member
+		}
 		p.members[mb.Client] = mb
 	}
 	for _, id := range m.Left {

@@ -18,9 +18,10 @@ import (
 
 // member is one connection's presence on a key, by client id.
 type member struct {
-	conn  *conn
-	actor string
-	data  json.RawMessage
+	conn      *conn
+	actor     string
+	data      json.RawMessage
+	announced bool // a tick has sent its actor: later ticks leave it out
 }
 
 // presence is a room's presence: the members, and the client ids changed
@@ -60,11 +61,16 @@ func (r *room) pset(c *conn, m *protocol.Msg) {
 	if p.members == nil {
 		p.members = map[string]*member{}
 	}
-	if old := p.members[c.client]; old != nil {
-		p.bytes -= int64(len(old.data))
+	if old := p.members[c.client]; old != nil && old.conn == c {
+		p.bytes += int64(len(m.Data) - len(old.data))
+		old.data = m.Data
+	} else {
+		if old != nil {
+			p.bytes -= int64(len(old.data))
+		}
+		p.members[c.client] = &member{conn: c, actor: c.p.Actor, data: m.Data}
+		p.bytes += int64(len(m.Data))
 	}
-	p.members[c.client] = &member{conn: c, actor: c.p.Actor, data: m.Data}
-	p.bytes += int64(len(m.Data))
 	r.presenceChanged(c.client)
 }
 
@@ -110,7 +116,11 @@ func (r *room) sendPresence() {
 	msg := protocol.Msg{T: protocol.TPresence, Key: r.id.key}
 	for _, id := range slices.Sorted(maps.Keys(p.changed)) {
 		if mb := p.members[id]; mb != nil {
-			msg.Members = append(msg.Members, protocol.Member{Client: id, Actor: mb.actor, Data: mb.data})
+			e := protocol.Member{Client: id, Data: mb.data}
+			if !mb.announced {
+				e.Actor, mb.announced = mb.actor, true
+			}
+			msg.Members = append(msg.Members, e)
 		} else {
 			msg.Left = append(msg.Left, id)
 		}

@@ -67,6 +67,11 @@ func TestPresence(t *testing.T) {
 	b.presenceOf()
 	a.pset("k", "ann")
 	for _, c := range []*wsc{a, b} {
+		m := c.expect(protocol.TPresence)
+		if len(m.Members) != 1 || m.Members[0].Actor != "dev" {
+			t.Fatalf("join without the actor: %+v", m)
+		}
+		c.buf = append([]protocol.Msg{m}, c.buf...)
 		if got := c.presenceOf(); got != "[a=ann]" {
 			t.Fatalf("join: %s", got)
 		}
@@ -80,11 +85,25 @@ func TestPresence(t *testing.T) {
 			t.Fatalf("coalesced updates: %s", got)
 		}
 	}
+	// A member's actor comes with its first appearance only.
+	a.pset("k", "ann2")
+	if m := b.expect(protocol.TPresence); len(m.Members) != 1 || m.Members[0].Actor != "" {
+		t.Fatalf("an update of a known member: %+v", m.Members)
+	}
+	a.pset("k", "ann")
+	a.expect(protocol.TPresence)
+	a.expect(protocol.TPresence)
+	b.expect(protocol.TPresence)
 
 	// A new subscriber gets the whole set first; one that did not ask
 	// for presence gets none.
 	c := connect(t, s, "c")
 	c.subPresence("k")
+	m := c.expect(protocol.TPresence)
+	if len(m.Members) != 2 || !m.Full || m.Members[0].Actor != "dev" || m.Members[1].Actor != "dev" {
+		t.Fatalf("the set on subscribing: %+v", m)
+	}
+	c.buf = append([]protocol.Msg{m}, c.buf...)
 	if got := c.presenceOf(); got != "full [a=ann b=bob]" {
 		t.Fatalf("the set on subscribing: %s", got)
 	}
