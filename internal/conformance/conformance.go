@@ -77,6 +77,9 @@ type Limits struct {
 	PingInterval       time.Duration // --ping
 	MaxConns           int           // --max-conns
 	HashEvery          int           // --hash-every: events between ev hashes
+	MaxPresenceBytes   int           // --max-presence (the page: 2 KiB when zero)
+	PresencePerSecond  float64       // --presence-rate (the page: 30 when zero; burst the same)
+	PresenceTick       time.Duration // --presence-tick (the page: 50 ms when zero)
 }
 
 // Control is what the suite may do to a server it owns.
@@ -102,37 +105,50 @@ const (
 
 // Msg is one message of the protocol, with the fields of the page's table.
 type Msg struct {
-	T       string            `json:"t"`
-	Key     string            `json:"key,omitempty"`
-	V       int               `json:"v,omitempty"`
-	Client  string            `json:"client,omitempty"`
-	Auth    string            `json:"auth,omitempty"`
-	NS      string            `json:"ns,omitempty"`
-	Actor   string            `json:"actor,omitempty"`
-	Type    string            `json:"type,omitempty"`
-	Types   map[string]string `json:"types,omitempty"`
-	FP      string            `json:"fp,omitempty"`
-	Shape   string            `json:"shape,omitempty"`
-	After   uint64            `json:"after,omitempty"`
-	Epoch   string            `json:"epoch,omitempty"`
-	Acked   uint64            `json:"acked,omitempty"`
-	Snap    bool              `json:"snap,omitempty"`
-	Mode    string            `json:"mode,omitempty"`
-	Mid     uint64            `json:"mid,omitempty"`
-	Name    string            `json:"name,omitempty"`
-	Args    json.RawMessage   `json:"args,omitempty"`
-	Time    int64             `json:"time,omitempty"`
-	Seq     uint64            `json:"seq,omitempty"`
-	Hash    string            `json:"hash,omitempty"`
-	State   json.RawMessage   `json:"state,omitempty"`
-	Ops     json.RawMessage   `json:"ops,omitempty"`
-	Code    string            `json:"code,omitempty"`
-	Text    string            `json:"msg,omitempty"`
-	Fatal   bool              `json:"fatal,omitempty"`
-	RetryMs int64             `json:"retry_ms,omitempty"`
+	T      string            `json:"t"`
+	Key    string            `json:"key,omitempty"`
+	V      int               `json:"v,omitempty"`
+	Client string            `json:"client,omitempty"`
+	Auth   string            `json:"auth,omitempty"`
+	NS     string            `json:"ns,omitempty"`
+	Actor  string            `json:"actor,omitempty"`
+	Type   string            `json:"type,omitempty"`
+	Types  map[string]string `json:"types,omitempty"`
+	FP     string            `json:"fp,omitempty"`
+	Shape  string            `json:"shape,omitempty"`
+	After  uint64            `json:"after,omitempty"`
+	Epoch  string            `json:"epoch,omitempty"`
+	Acked  uint64            `json:"acked,omitempty"`
+	Snap   bool              `json:"snap,omitempty"`
+	Mode   string            `json:"mode,omitempty"`
+	// presence
+	Presence bool            `json:"presence,omitempty"`
+	Data     json.RawMessage `json:"data,omitempty"`
+	Members  []Member        `json:"members,omitempty"`
+	Left     []string        `json:"left,omitempty"`
+	Full     bool            `json:"full,omitempty"`
+	Mid      uint64          `json:"mid,omitempty"`
+	Name     string          `json:"name,omitempty"`
+	Args     json.RawMessage `json:"args,omitempty"`
+	Time     int64           `json:"time,omitempty"`
+	Seq      uint64          `json:"seq,omitempty"`
+	Hash     string          `json:"hash,omitempty"`
+	State    json.RawMessage `json:"state,omitempty"`
+	Ops      json.RawMessage `json:"ops,omitempty"`
+	Code     string          `json:"code,omitempty"`
+	Text     string          `json:"msg,omitempty"`
+	Fatal    bool            `json:"fatal,omitempty"`
+	RetryMs  int64           `json:"retry_ms,omitempty"`
 
 	// Raw is the message as the server sent it.
 	Raw json.RawMessage `json:"-"`
+}
+
+// Member is one entry of a presence message.
+type Member struct {
+	Client string          `json:"client"`
+	Actor  string          `json:"actor,omitempty"`
+	Data   json.RawMessage `json:"data,omitempty"`
 }
 
 func (m Msg) String() string {
@@ -352,6 +368,10 @@ func cases() []testCase {
 		{name: "patch/unknown_mode_is_bad_message", fn: testPatchBadMode},
 		{name: "patch/fp_given_is_checked", fn: testPatchFP},
 		{name: "patch/ops_longer_than_a_whole_replace_are_one", fn: testPatchReplaceAll},
+		// Presence.
+		{name: "presence/join_update_coalesce_leave_rest", fn: testPresence},
+		{name: "presence/limits", fn: testPresenceLimits},
+		{name: "presence/peer_without_pongs_leaves", fn: testPresenceDeadPeer},
 		// REST.
 		{name: "rest/healthz", fn: testHealthz},
 		{name: "rest/types", fn: testTypes},

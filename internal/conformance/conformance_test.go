@@ -59,6 +59,9 @@ var localLimits = Limits{
 	PingInterval:       time.Second,
 	MaxConns:           16,
 	HashEvery:          3,
+	MaxPresenceBytes:   256,
+	PresencePerSecond:  8,
+	PresenceTick:       100 * time.Millisecond,
 }
 
 const localOrigin = "app.example.com"
@@ -187,6 +190,9 @@ func startServer(t *testing.T, bin string) *localServer {
 		"--ping", l.PingInterval.String(),
 		"--max-conns", fmt.Sprint(l.MaxConns),
 		"--hash-every", fmt.Sprint(l.HashEvery),
+		"--max-presence", fmt.Sprint(l.MaxPresenceBytes),
+		"--presence-rate", fmt.Sprint(l.PresencePerSecond),
+		"--presence-tick", l.PresenceTick.String(),
 		"--allowed-origins", localOrigin,
 	}
 	srv := &localServer{bin: bin, db: db, logs: &lockedBuffer{}, exited: make(chan struct{})}
