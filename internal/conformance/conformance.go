@@ -80,6 +80,11 @@ type Limits struct {
 	MaxPresenceBytes   int           // --max-presence (the page: 2 KiB when zero)
 	PresencePerSecond  float64       // --presence-rate (the page: 30 when zero; burst the same)
 	PresenceTick       time.Duration // --presence-tick (the page: 50 ms when zero)
+	// For RunQuotas only: a server with these must run nothing else.
+	NamespaceMaxKeys   int64   // --ns-max-keys
+	MaxRooms           int     // --max-rooms
+	SendQueue          int     // --send-queue
+	KeyMutationsPerSec float64 // --key-rate
 }
 
 // Control is what the suite may do to a server it owns.
@@ -160,14 +165,15 @@ func (m Msg) String() string {
 }
 
 type suite struct {
-	tg     Target
-	tr     *http.Transport
-	hc     *http.Client
-	run    string // random prefix of this run's keys and client ids
-	fp     string // todos.List's fingerprint, from GET /v1/types
-	shape  string // its shape
-	types  []typeInfo
-	origin string // the Origin that is the request's host: http://host:port
+	tg       Target
+	tr       *http.Transport
+	hc       *http.Client
+	run      string // random prefix of this run's keys and client ids
+	fp       string // todos.List's fingerprint, from GET /v1/types
+	shape    string // its shape
+	quotaKey string // RunQuotas: a key its quota case made, for the next case
+	types    []typeInfo
+	origin   string // the Origin that is the request's host: http://host:port
 
 	mu     sync.Mutex
 	n      int
@@ -390,14 +396,8 @@ func cases() []testCase {
 		{name: "keepalive/unanswered_ping_drops_peer", parallel: true, fn: testKeepalive},
 		{name: "auth/revoked_key_is_unauthorized", parallel: true, fn: testRevoked},
 		{name: "sub/gap_over_512_gets_snap", parallel: true, fn: testGap512},
-		{name: "slow_consumer", parallel: true, fn: func(t *testing.T, s *suite) {
-			t.Skip("not provoked: a non-reading peer fills the kernel's socket buffers (megabytes on loopback) before the server's send budget, which is at least --max-state + --max-frame + 64 KiB; runtime/server's own tests cover it")
-		}},
-		{name: "rest/rate_limited_429", parallel: true, fn: func(t *testing.T, s *suite) {
-			t.Skip("not provoked: the per-key limit (--key-rate, 5000/s by default) has a burst as large as its rate, so reaching it takes thousands of requests a second; the per-connection limits, which the WebSocket cases reach, do not apply to REST")
-		}},
-		{name: "quota_exceeded_busy_storage_failed_internal", parallel: true, fn: func(t *testing.T, s *suite) {
-			t.Skip("not provoked: namespace quotas low enough to reach would break the other cases, and busy, storage_failed and internal need a server under memory pressure or a failing disk")
+		{name: "storage_failed_internal", parallel: true, fn: func(t *testing.T, s *suite) {
+			t.Skip("not provoked from outside: they need a failing disk or a server fault (runtime/server's tests break the database under a running server); busy, quota_exceeded, slow_consumer and REST's 429 are RunQuotas' cases")
 		}},
 	}
 }

@@ -84,8 +84,13 @@ func TestConformance(t *testing.T) {
 	}
 	start := time.Now()
 	bin := buildServer(t)
-	srv := startServer(t, bin)
+	srv := startServer(t, bin, localLimits)
 	t.Logf("server built and started in %s", time.Since(start).Round(time.Millisecond))
+	t.Run("quotas", func(t *testing.T) {
+		// A second server with tight quotas, for the errors that would
+		// get in the way of every other case.
+		RunQuotas(t, startServer(t, bin, quotaLimits, "--ns-byte-rate", "1e9").target)
+	})
 	Run(t, srv.target)
 	if !srv.stopping.Load() {
 		return // shutting_down did not get as far; the cleanup stops it
@@ -103,8 +108,8 @@ func TestConformance(t *testing.T) {
 
 func buildServer(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "todos-server")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/better-state/better-state/examples/todos/cmd/todos-server")
+	bin := filepath.Join(t.TempDir(), "server")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/better-state/better-state/internal/conformance/server")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -156,7 +161,10 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func startServer(t *testing.T, bin string) *localServer {
+// quotaLimits are those of the second server, for RunQuotas.
+var quotaLimits = Limits{NamespaceMaxKeys: 3, MaxRooms: 2, SendQueue: 8, KeyMutationsPerSec: 10, SubsPerSecond: 1000, MaxFrameBytes: 2 << 20}
+
+func startServer(t *testing.T, bin string, l Limits, extra ...string) *localServer {
 	t.Helper()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "todos.db")
@@ -180,7 +188,6 @@ func startServer(t *testing.T, bin string) *localServer {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	l := localLimits
 	args := []string{
 		"--addr", addr, "--db", db, "--dev-key", devKey, "--log-level", "warn", "--sync", "normal",
 		"--max-frame", fmt.Sprint(l.MaxFrameBytes),
@@ -195,6 +202,10 @@ func startServer(t *testing.T, bin string) *localServer {
 		"--presence-tick", l.PresenceTick.String(),
 		"--allowed-origins", localOrigin,
 	}
+	if l.NamespaceMaxKeys > 0 {
+		args = append(args, "--ns-max-keys", fmt.Sprint(l.NamespaceMaxKeys), "--max-rooms", fmt.Sprint(l.MaxRooms), "--send-queue", fmt.Sprint(l.SendQueue), "--key-rate", fmt.Sprint(l.KeyMutationsPerSec))
+	}
+	args = append(args, extra...)
 	srv := &localServer{bin: bin, db: db, logs: &lockedBuffer{}, exited: make(chan struct{})}
 	srv.cmd = exec.Command(bin, args...)
 	srv.cmd.Stdout, srv.cmd.Stderr = srv.logs, srv.logs

@@ -12,13 +12,6 @@ import (
 	"time"
 )
 
-func (s *suite) presenceTick() time.Duration {
-	if d := s.tg.Limits.PresenceTick; d > 0 {
-		return d
-	}
-	return 50 * time.Millisecond
-}
-
 func pset(key, name string) Msg {
 	m := Msg{T: "pset", Key: key, Data: json.RawMessage("null")}
 	if name != "" {

@@ -34,13 +34,13 @@ func TestStatePatchKeepsNumbers(t *testing.T) {
 	}
 	// Removing the first item shifts every other: one replace of the
 	// whole state is shorter.
-	before, after := todosState(50, -1), todosState(50, -1)
+	before := todosState(50, -1)
 	var doc map[string][]any
 	if err := json.Unmarshal(before, &doc); err != nil {
 		t.Fatal(err)
 	}
 	doc["items"] = doc["items"][1:]
-	after, _ = json.Marshal(doc)
+	after, _ := json.Marshal(doc)
 	p, err = statePatch(before, after)
 	if err != nil || string(p) != string(replaceAll(after)) {
 		t.Fatalf("got %.200s (%v), want one replace of the whole state", p, err)
