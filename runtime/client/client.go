@@ -35,6 +35,11 @@ import (
 type Options struct {
 	// APIKey is sent as "Authorization: Bearer <key>".
 	APIKey string
+	// TokenSource, instead of APIKey, returns an end-user token (a JWT
+	// the app's backend signed) for each connection, and a fresh one
+	// before the last expires, which the client sends on the live
+	// connection. An error is retried like a failed connection.
+	TokenSource func(ctx context.Context) (string, error)
 	// Dir is where the client keeps its id, its pending mutations and the
 	// last confirmed states (Dir/client.db). Empty keeps them in memory only.
 	Dir string

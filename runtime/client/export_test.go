@@ -50,7 +50,7 @@ func NewSimClient(opts Options, so SimOptions) (*Client, error) {
 }
 
 // Hello is the client's first frame.
-func (c *Client) Hello() []byte { return c.hello() }
+func (c *Client) Hello() []byte { return c.hello("") }
 
 // Attach takes the client online through l, given the server's welcome.
 func (c *Client) Attach(l *SimLink, welcome []byte) error {

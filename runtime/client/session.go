@@ -140,7 +140,13 @@ func (c *Client) session() (bool, error) {
 	}
 	defer ws.CloseNow()
 	ws.SetReadLimit(256 << 20)
-	if err := ws.Write(dctx, websocket.MessageText, c.hello()); err != nil {
+	var tok string
+	if c.opts.TokenSource != nil {
+		if tok, err = c.opts.TokenSource(dctx); err != nil {
+			return false, fmt.Errorf("client: TokenSource: %w", err)
+		}
+	}
+	if err := ws.Write(dctx, websocket.MessageText, c.hello(tok)); err != nil {
 		return false, err
 	}
 	_, data, err := ws.Read(dctx)
@@ -175,6 +181,14 @@ func (c *Client) session() (bool, error) {
 		return false, err
 	}
 	defer c.detach()
+	if tok != "" {
+		refreshed := make(chan struct{})
+		go func() {
+			defer close(refreshed)
+			c.refreshTokens(sctx, l, tok)
+		}()
+		defer func() { endSession(); <-refreshed }()
+	}
 	for {
 		_, data, err := ws.Read(c.ctx)
 		if err != nil {
@@ -204,8 +218,8 @@ func refusal(resp *http.Response) *ServerError {
 	return &ServerError{Code: body.Error.Code, Message: body.Error.Message}
 }
 
-func (c *Client) hello() []byte {
-	return protocol.Encode(&protocol.Msg{T: protocol.THello, V: protocol.Version, Client: c.id})
+func (c *Client) hello(token string) []byte {
+	return protocol.Encode(&protocol.Msg{T: protocol.THello, V: protocol.Version, Client: c.id, Auth: token})
 }
 
 // attach makes l the client's connection after the server's welcome, and

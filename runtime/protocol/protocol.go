@@ -27,6 +27,7 @@ const (
 	TMut   = "mut"   // a mutation
 	TPing  = "ping"  // application-level ping; answered by pong
 	TPset  = "pset"  // set this connection's presence on a subscribed key
+	TAuth  = "auth"  // a new credential for the connection (a refreshed token)
 )
 
 // Message types, server to client.
@@ -39,6 +40,7 @@ const (
 	TRej      = "rej"      // the client's mutation was refused
 	TErr      = "err"      // protocol error, with a stable code
 	TPong     = "pong"     // answer to ping
+	TAuthed   = "authed"   // answer to a good auth
 	TPresence = "presence" // who is on a key: the whole set (full) or what changed in one tick
 )
 
@@ -144,6 +146,7 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeBadState         = contract.CodeBadState // the action left a state that does not encode (NaN, ±Inf)
 	CodeClientTaken      = "client_taken"        // the client id belongs to another actor
+	CodeTokenExpired     = "token_expired"       // an end-user token expired (fatal on a connection, unless refreshed with auth first)
 	CodePresenceTooLarge = "presence_too_large"  // a presence over Limits.MaxPresenceBytes
 	CodeBadPresence      = "bad_presence"        // a presence that is not the key's presence type, or a type without one
 	CodeReplaced         = "replaced"            // another connection took over this client id

@@ -32,6 +32,12 @@ type principal struct {
 	Namespace string
 	Actor     string
 	Role      string
+	Access    *access // grants and expiry; nil: every key, no expiry
+}
+
+// can reports whether p may read (write false) or write key.
+func (p principal) can(key string, write bool) bool {
+	return p.Access == nil || p.Access.can(key, write)
 }
 
 var (
@@ -47,6 +53,8 @@ var (
 type authenticator struct {
 	store   storage.Store
 	devHash []byte
+	tokens  *TokenKeys // nil: no end-user tokens
+	now     func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]cachedKey
@@ -62,8 +70,8 @@ type cachedKey struct {
 
 const cacheTTL = 2 * time.Second
 
-func newAuthenticator(st storage.Store, devKey string) *authenticator {
-	a := &authenticator{store: st, cache: map[string]cachedKey{}}
+func newAuthenticator(st storage.Store, devKey string, tokens *TokenKeys, now func() time.Time) *authenticator {
+	a := &authenticator{store: st, cache: map[string]cachedKey{}, tokens: tokens, now: now}
 	if devKey != "" {
 		h := sha256.Sum256([]byte(devKey))
 		a.devHash = h[:]
@@ -86,6 +94,10 @@ func newKey() (key, id string, hash []byte) {
 func (a *authenticator) check(ctx context.Context, key string) (principal, error) {
 	if key == "" {
 		return principal{}, errNoKey
+	}
+	if isToken(key) {
+		p, _, err := a.tokens.verify(key, a.now())
+		return p, err
 	}
 	if a.devHash != nil {
 		h := sha256.Sum256([]byte(key))

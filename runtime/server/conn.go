@@ -42,9 +42,10 @@ type conn struct {
 	failure *apiError
 	signal  chan struct{}
 
-	muts *rate.Limiter // paces mutations
-	pres *rate.Limiter // paces presence updates
-	subs *rate.Limiter // paces subscriptions, resubscriptions included
+	acc  atomic.Pointer[access] // what the credential allows now (nil: everything); auth replaces it
+	muts *rate.Limiter          // paces mutations
+	pres *rate.Limiter          // paces presence updates
+	subs *rate.Limiter          // paces subscriptions, resubscriptions included
 
 	// Kept by the janitor (janitor.go): when the write in progress
 	// started (unix ns, 0: none), when to ping next, whether a ping is out.
@@ -132,6 +133,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 
 func authError(err error) *apiError {
 	switch {
+	case errors.Is(err, errTokenExpired):
+		return errorf(http.StatusUnauthorized, protocol.CodeTokenExpired, "the token expired; get a new one")
+	case errors.Is(err, errTokensOff):
+		return errorf(http.StatusUnauthorized, protocol.CodeUnauthorized, "%v", err)
+	case errors.Is(err, errBadToken):
+		return errorf(http.StatusUnauthorized, protocol.CodeUnauthorized, "%v", err)
 	case errors.Is(err, errNoKey):
 		return errorf(http.StatusUnauthorized, protocol.CodeUnauthorized, "an API key is required (Authorization: Bearer <key>)")
 	case errors.Is(err, errBadKey):
@@ -225,6 +232,11 @@ func (c *conn) handle(m *protocol.Msg) bool {
 			c.sendErr(protocol.CodeNotSubscribed, m.Key, m.Mid, "subscribe to %q before mutating it", m.Key)
 			return true
 		}
+		if !c.can(m.Key, true) {
+			e := errNotGranted(m.Key, true)
+			c.sendErr(e.Code, m.Key, m.Mid, "%s", e.Message)
+			return true
+		}
 		if m.Mid == 0 || m.Mid > math.MaxInt64 || m.Name == "" {
 			c.sendErr(protocol.CodeBadMessage, m.Key, m.Mid, "mut needs a mid from 1 to 2^63-1 and a name")
 			return true
@@ -238,6 +250,8 @@ func (c *conn) handle(m *protocol.Msg) bool {
 		}
 	case protocol.TPset:
 		c.pset(m)
+	case protocol.TAuth:
+		c.refresh(m)
 	case protocol.TPing:
 		c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TPong}))
 	case protocol.THello:
@@ -279,6 +293,7 @@ func (c *conn) hello(m *protocol.Msg) bool {
 		c.fail(errorf(403, protocol.CodeForbidden, "this API key belongs to namespace %q, not %q", c.p.Namespace, m.Namespace))
 		return false
 	}
+	c.acc.Store(c.p.Access)
 	if e := c.srv.claimClient(c.ctx, c.p, m.Client); e != nil {
 		c.fail(e)
 		return false
@@ -294,6 +309,11 @@ func (c *conn) hello(m *protocol.Msg) bool {
 func (c *conn) sub(m *protocol.Msg) {
 	if err := checkKey(m.Key); err != nil {
 		c.sendErr(err.Code, m.Key, 0, "%s", err.Message)
+		return
+	}
+	if !c.can(m.Key, false) {
+		e := errNotGranted(m.Key, false)
+		c.sendErr(e.Code, m.Key, 0, "%s", e.Message)
 		return
 	}
 	if m.Acked > math.MaxInt64 || m.After > math.MaxInt64 {
@@ -451,6 +471,11 @@ func (c *conn) pset(m *protocol.Msg) {
 	c.mu.Unlock()
 	if !subscribed {
 		c.sendErr(protocol.CodeNotSubscribed, m.Key, 0, "subscribe to %q before setting presence on it", m.Key)
+		return
+	}
+	if !c.can(m.Key, false) {
+		e := errNotGranted(m.Key, false)
+		c.sendErr(e.Code, m.Key, 0, "%s", e.Message)
 		return
 	}
 	if max := c.srv.cfg.Limits.MaxPresenceBytes; len(m.Data) > max {

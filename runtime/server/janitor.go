@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,11 @@ func (s *Server) janitor() {
 }
 
 func (s *Server) look(c *conn, now time.Time) {
+	if a := c.acc.Load(); a != nil && a.expired(s.now()) {
+		s.log.Debug("closing a connection whose token expired", "client", c.client)
+		c.fail(errorf(401, protocol.CodeTokenExpired, "the token expired; refresh it with auth before it does"))
+		return
+	}
 	if ws := c.writeStart.Load(); ws != 0 && now.Sub(time.Unix(0, ws)) > s.cfg.Limits.WriteTimeout {
 		s.log.Debug("a write to the peer hung; dropping it", "client", c.client, "timeout", s.cfg.Limits.WriteTimeout)
 		c.ws.CloseNow()
@@ -93,8 +99,8 @@ func (s *Server) recheckKeys(conns []*conn) {
 		c.mu.Lock()
 		id, client := c.p.KeyID, c.client
 		c.mu.Unlock()
-		if id == "" || id == devKeyID {
-			continue
+		if id == "" || id == devKeyID || strings.HasPrefix(id, tokenKeyID) {
+			continue // tokens end by expiring (look), not by revocation
 		}
 		ok, seen := valid[id]
 		if !seen {

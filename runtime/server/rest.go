@@ -65,6 +65,10 @@ func (s *Server) authed(role string, h handlerFunc) http.HandlerFunc {
 				writeError(w, e)
 				return
 			}
+			if write := r.Method == http.MethodPost; !p.can(key, write) {
+				writeError(w, errNotGranted(key, write))
+				return
+			}
 		}
 		h(w, r, p)
 	}

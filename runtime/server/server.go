@@ -209,6 +209,9 @@ type Config struct {
 	Registry *contract.Registry
 	// DevKey, if set, is accepted as an admin key of namespace "default".
 	DevKey string
+	// Tokens, if set, verify end-user tokens (JWTs with grants; see
+	// LoadTokenKeys and MintToken). Without it, only API keys are taken.
+	Tokens *TokenKeys
 	// Logger receives the server's logs (default: slog.Default()).
 	Logger *slog.Logger
 	// SnapshotEvery is the number of events between snapshots of a key (default 500).
@@ -326,7 +329,7 @@ func New(cfg Config) (*Server, error) {
 		pages:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
 	}
 	s.conncap.max = cfg.Limits.MaxOpenConns
-	s.auth = newAuthenticator(st, cfg.DevKey)
+	s.auth = newAuthenticator(st, cfg.DevKey, cfg.Tokens, s.now)
 	if cfg.DevKey != "" {
 		if err := st.EnsureNamespace(context.Background(), DefaultNamespace); err != nil {
 			st.Close()

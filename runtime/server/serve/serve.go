@@ -31,6 +31,7 @@ import (
 //	server keys create [--ns NS] [--actor A] [--role admin|client]
 //	server keys list
 //	server keys revoke ID
+//	server tokens mint --ns NS --actor A --grant PATTERN:MODE --ttl 1h --token-secret-file F
 func Main(args []string, register ...func(*contract.Registry)) int {
 	return mainIO(args, os.Stdout, os.Stderr, register...)
 }
@@ -42,6 +43,9 @@ func mainIO(args []string, stdout, stderr io.Writer, register ...func(*contract.
 	}
 	if len(args) > 0 && args[0] == "keys" {
 		return keysCmd(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "tokens" {
+		return tokensCmd(args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
@@ -96,6 +100,8 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	maxPresence := fs.Int("max-presence", d.MaxPresenceBytes, "largest presence of one member, bytes")
 	presenceRate := fs.Float64("presence-rate", d.PresencePerSecond, "presence updates per second per connection")
 	presenceTick := fs.Duration("presence-tick", d.PresenceTick, "presence changes of a key are sent at most once per tick")
+	tokenSecret := fs.String("token-secret-file", "", "file holding the HS256 secret (32 bytes or more) of end-user tokens")
+	tokenPublic := fs.String("token-public-key-file", "", "PEM file of the Ed25519 (EdDSA) or RSA (RS256) public key of end-user tokens")
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns, or scheme://host patterns) allowed to open WebSockets and to call REST (CORS)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
@@ -135,7 +141,13 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	if *origins != "" {
 		originList = strings.Split(*origins, ",")
 	}
+	tokens, err := server.LoadTokenKeys(*tokenSecret, *tokenPublic)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
 	srv, err := server.New(server.Config{
+		Tokens: tokens,
 		DBPath: *db, Sync: *sync, MaxBatch: *maxBatch, Registry: reg, DevKey: *devKey, Logger: log,
 		SnapshotEvery: *snapEvery, KeepEvents: *keep, KeepSnapshots: *keepSnaps, HashEvery: *hashEvery, RoomIdle: *roomIdle,
 		OriginPatterns: originList,

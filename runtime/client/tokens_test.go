@@ -1,0 +1,63 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/better-state/better-state/examples/todos"
+	"github.com/better-state/better-state/runtime/client"
+	"github.com/better-state/better-state/runtime/server"
+	"github.com/better-state/better-state/runtime/server/servertest"
+)
+
+// TestTokenSourceRefreshesOnTheLiveConnection: a client whose tokens live
+// one second (plus the server's 2 s leeway) writes for three times that
+// long on one connection: it sends fresh tokens before they expire, and
+// nothing is lost.
+func TestTokenSourceRefreshesOnTheLiveConnection(t *testing.T) {
+	secret := []byte("a-test-secret-of-more-than-32-bytes-for-hs256")
+	s := servertest.Start(t, servertest.Register(todos.Register), servertest.Config(func(c *server.Config) {
+		c.Tokens = &server.TokenKeys{Secret: secret}
+	}))
+	var minted, online atomic.Int32
+	c := dial(t, s.URL, t.TempDir(), func(o *client.Options) {
+		o.APIKey = ""
+		o.TokenSource = func(ctx context.Context) (string, error) {
+			minted.Add(1)
+			return server.MintToken(secret, "default", "ann", []string{"list-{actor}-*:rw"}, time.Second)
+		}
+		o.OnStatus = func(up bool) {
+			if up {
+				online.Add(1)
+			}
+		}
+	})
+	l := open(t, c, "list-ann-1")
+	n := 0
+	for end := time.Now().Add(9 * time.Second); time.Now().Before(end); n++ {
+		if err := l.Mutate(todos.ListAddArgs{Title: fmt.Sprint("t", n)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitSynced(t, c)
+	if got := len(l.Get().Items); got != n {
+		t.Fatalf("%d items, %d added", got, n)
+	}
+	if online.Load() != 1 {
+		t.Fatalf("online %d times: the connection did not outlive its tokens", online.Load())
+	}
+	if minted.Load() < 4 {
+		t.Fatalf("only %d tokens minted in 9 s of 1 s tokens", minted.Load())
+	}
+	// A key the token does not reach is refused, and WaitSynced says so.
+	other := open(t, c, "list-bob-1")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.WaitSynced(ctx); err == nil || other.Store().Err() == nil {
+		t.Fatalf("WaitSynced %v, store error %v", err, other.Store().Err())
+	}
+}
