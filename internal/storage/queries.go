@@ -176,7 +176,7 @@ func (s *SQLite) CreateKey(ctx context.Context, k APIKey) error {
 	if err := s.EnsureNamespace(ctx, k.Namespace); err != nil {
 		return err
 	}
-	_, err := s.w.NamedExecContext(ctx, `INSERT INTO api_keys (id, namespace, hash, actor, role, created_at) VALUES (:id, :namespace, :hash, :actor, :role, :created_at)`, k)
+	_, err := s.w.NamedExecContext(ctx, `INSERT INTO api_keys (id, namespace, hash, actor, role, created_at, grants) VALUES (:id, :namespace, :hash, :actor, :role, :created_at, :grants)`, k)
 	return err
 }
 

@@ -60,6 +60,7 @@ type APIKey struct {
 	Role      string `db:"role"`
 	CreatedAt int64  `db:"created_at"`
 	RevokedAt *int64 `db:"revoked_at"`
+	Grants    string `db:"grants"` // PATTERN:MODE lines; empty: every key
 }
 
 // Write is everything one key's room makes durable in one step. A Write is

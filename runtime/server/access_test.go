@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -92,6 +93,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 	if out := restOutcome(t, s, s.Key, "POST", "/v1/namespaces/default/states/"+key+"/mutations", `{"type":"todos.List","name":"Add","args":{"title":"a"}}`); out != "ok" {
 		t.Fatal(out)
 	}
+	granted, err := s.Server().CreateKey(context.Background(), server.KeySpec{Actor: "ann", Grants: []string{"list-{actor}-*:r"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Server().CreateKey(context.Background(), server.KeySpec{Grants: []string{"a/b:rw"}}); err == nil {
+		t.Fatal("a grant with a slash was taken")
+	}
 	revoked := s.CreateKey("default", server.RoleClient)
 	s.RevokeKey(revoked)
 	expired := mint(t, "default", "ann", time.Second, "list-{actor}-*:rw")
@@ -103,6 +111,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"token without a grant for the key", mint(t, "default", "bob", time.Hour, "list-{actor}-*:rw")},
 		{"read-only grant", mint(t, "default", "ann", time.Hour, "list-ann-1:r")},
 		{"grant by pattern", mint(t, "default", "ann", time.Hour, "list-{actor}-*:rw")},
+		{"API key with a read grant", granted},
 		{"admin key", s.Key},
 		{"revoked key", revoked},
 	}
@@ -135,6 +144,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"token without a grant for the key": "forbidden forbidden forbidden | 403 forbidden ×7",
 		"read-only grant":                   "ok forbidden ok | ok ok ok ok 403 forbidden 403 forbidden 403 forbidden",
 		"grant by pattern":                  "ok ok ok | ok ok ok ok ok 403 forbidden 403 forbidden",
+		"API key with a read grant":         "ok forbidden ok | ok ok ok ok 403 forbidden 403 forbidden 403 forbidden",
 		"admin key":                         "ok ok ok | ok ok ok ok ok ok 404 not_found",
 		"revoked key":                       "unauthorized unauthorized unauthorized | 401 unauthorized ×7",
 	}

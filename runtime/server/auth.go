@@ -51,13 +51,14 @@ var (
 // Validated keys are cached for a short time so that a revocation made by
 // another process takes effect within cacheTTL.
 type authenticator struct {
-	store   storage.Store
-	devHash []byte
-	tokens  *TokenKeys // nil: no end-user tokens
-	now     func() time.Time
+	store     storage.Store
+	devHash   []byte
+	tokenKeys *TokenKeys // nil: no end-user tokens
+	now       func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]cachedKey
+	mu     sync.Mutex
+	cache  map[string]cachedKey
+	tokens map[string]principal // verified tokens, until they expire: a REST request costs a lookup
 	// forgets counts forget calls: a lookup caches what it read only if
 	// no key was forgotten meanwhile.
 	forgets uint64
@@ -71,7 +72,7 @@ type cachedKey struct {
 const cacheTTL = 2 * time.Second
 
 func newAuthenticator(st storage.Store, devKey string, tokens *TokenKeys, now func() time.Time) *authenticator {
-	a := &authenticator{store: st, cache: map[string]cachedKey{}, tokens: tokens, now: now}
+	a := &authenticator{store: st, cache: map[string]cachedKey{}, tokenKeys: tokens, now: now}
 	if devKey != "" {
 		h := sha256.Sum256([]byte(devKey))
 		a.devHash = h[:]
@@ -96,8 +97,7 @@ func (a *authenticator) check(ctx context.Context, key string) (principal, error
 		return principal{}, errNoKey
 	}
 	if isToken(key) {
-		p, _, err := a.tokens.verify(key, a.now())
-		return p, err
+		return a.token(key)
 	}
 	if a.devHash != nil {
 		h := sha256.Sum256([]byte(key))
@@ -121,8 +121,41 @@ func (a *authenticator) check(ctx context.Context, key string) (principal, error
 	if subtle.ConstantTimeCompare(h[:], k.Hash) != 1 || k.RevokedAt != nil {
 		return principal{}, errBadKey
 	}
-	return principal{KeyID: k.ID, Namespace: k.Namespace, Actor: k.Actor, Role: k.Role}, nil
+	acc, err := keyAccess(k)
+	if err != nil {
+		return principal{}, err
+	}
+	return principal{KeyID: k.ID, Namespace: k.Namespace, Actor: k.Actor, Role: k.Role, Access: acc}, nil
 }
+
+// token checks an end-user token, from the cache of verified ones while it
+// has not expired.
+func (a *authenticator) token(tok string) (principal, error) {
+	now := a.now()
+	a.mu.Lock()
+	p, ok := a.tokens[tok]
+	a.mu.Unlock()
+	if ok {
+		if p.Access.expired(now) {
+			return principal{}, errTokenExpired
+		}
+		return p, nil
+	}
+	p, _, err := a.tokenKeys.verify(tok, now)
+	if err != nil {
+		return principal{}, err
+	}
+	a.mu.Lock()
+	if a.tokens == nil || len(a.tokens) >= maxCachedTokens {
+		a.tokens = map[string]principal{} // bounded: 10,000 tokens of at most 4 KiB
+	}
+	a.tokens[tok] = p
+	a.mu.Unlock()
+	return p, nil
+}
+
+// maxCachedTokens bounds the verified tokens remembered.
+const maxCachedTokens = 10_000
 
 func (a *authenticator) lookup(ctx context.Context, id string) (storage.APIKey, error) {
 	now := time.Now()

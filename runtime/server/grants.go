@@ -32,8 +32,8 @@ func ParseGrant(s, actor string) (Grant, error) {
 		return Grant{}, fmt.Errorf("grant %q: want PATTERN:MODE, as in list-{actor}-*:rw", s)
 	}
 	pat, mode := strings.ReplaceAll(s[:i], "{actor}", actor), s[i+1:]
-	if _, err := path.Match(pat, ""); err != nil || strings.ContainsAny(pat, "/\\[]") {
-		return Grant{}, fmt.Errorf("grant %q: a pattern is a key with * and ?, not %q", s, pat)
+	if checkKey(strings.NewReplacer("*", "x", "?", "x").Replace(pat)) != nil {
+		return Grant{}, fmt.Errorf("grant %q: a pattern is a key (letters, digits, -_.:@~+=) with * and ?, not %q", s, pat)
 	}
 	g := Grant{Pattern: pat}
 	switch mode {

@@ -14,6 +14,9 @@ type KeySpec struct {
 	Namespace string // default: DefaultNamespace
 	Actor     string // what ctx.Actor() returns for its mutations; default: the key's id
 	Role      string // RoleAdmin or RoleClient (the default)
+	// Grants, PATTERN:MODE as in end-user tokens ({actor} is the key's
+	// actor), limit the keys it reaches; none: every key of its namespace.
+	Grants []string
 }
 
 // CreateKey makes a new API key and returns it. Only its hash is stored: the
@@ -39,6 +42,7 @@ type KeyInfo struct {
 	Namespace string
 	Actor     string
 	Role      string
+	Grants    []string // none: every key
 	Created   time.Time
 	Revoked   time.Time // zero while the key is valid
 }
@@ -83,7 +87,7 @@ func (k *KeyStore) List(ctx context.Context) ([]KeyInfo, error) {
 	}
 	out := make([]KeyInfo, len(keys))
 	for i, key := range keys {
-		out[i] = KeyInfo{ID: key.ID, Namespace: key.Namespace, Actor: key.Actor, Role: key.Role, Created: time.UnixMilli(key.CreatedAt)}
+		out[i] = KeyInfo{ID: key.ID, Namespace: key.Namespace, Actor: key.Actor, Role: key.Role, Grants: splitGrants(key.Grants), Created: time.UnixMilli(key.CreatedAt)}
 		if key.RevokedAt != nil {
 			out[i].Revoked = time.UnixMilli(*key.RevokedAt)
 		}
@@ -130,9 +134,38 @@ func createKey(ctx context.Context, st storage.Store, spec KeySpec) (string, err
 	if spec.Actor == "" {
 		spec.Actor = id
 	}
-	err := st.CreateKey(ctx, storage.APIKey{ID: id, Namespace: spec.Namespace, Hash: hash, Actor: spec.Actor, Role: spec.Role, CreatedAt: time.Now().UnixMilli()})
+	for _, g := range spec.Grants {
+		if _, err := ParseGrant(g, spec.Actor); err != nil {
+			return "", fmt.Errorf("server: %w", err)
+		}
+	}
+	err := st.CreateKey(ctx, storage.APIKey{ID: id, Namespace: spec.Namespace, Hash: hash, Actor: spec.Actor, Role: spec.Role, CreatedAt: time.Now().UnixMilli(), Grants: strings.Join(spec.Grants, "\n")})
 	if err != nil {
 		return "", err
 	}
 	return key, nil
+}
+
+func splitGrants(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// keyAccess is the access of a stored key: every key, or its grants.
+func keyAccess(k storage.APIKey) (*access, error) {
+	gs := splitGrants(k.Grants)
+	if gs == nil {
+		return nil, nil
+	}
+	a := &access{grants: []Grant{}}
+	for _, s := range gs {
+		g, err := ParseGrant(s, k.Actor)
+		if err != nil {
+			return nil, fmt.Errorf("stored key %s: %w", k.ID, err)
+		}
+		a.grants = append(a.grants, g)
+	}
+	return a, nil
 }

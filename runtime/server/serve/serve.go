@@ -205,7 +205,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 }
 
 func keysCmd(args []string, stdout, stderr io.Writer) int {
-	usage := "usage: keys create [--ns NS] [--actor NAME] [--role admin|client] | keys list | keys revoke ID  (each takes --db)"
+	usage := "usage: keys create [--ns NS] [--actor NAME] [--role admin|client] [--grant PATTERN:MODE]... | keys list | keys revoke ID  (each takes --db)"
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
@@ -216,6 +216,8 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 	ns := fs.String("ns", server.DefaultNamespace, "namespace of the new key")
 	actor := fs.String("actor", "", "actor name of the new key (what ctx.Actor() returns; default: the key id)")
 	role := fs.String("role", server.RoleClient, "role of the new key: admin or client")
+	var grants stringsFlag
+	fs.Var(&grants, "grant", "PATTERN:MODE the new key may reach, as list-{actor}-*:rw (repeatable; none: every key of its namespace)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -228,7 +230,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 	ctx := context.Background()
 	switch args[0] {
 	case "create":
-		key, err := st.Create(ctx, server.KeySpec{Namespace: *ns, Actor: *actor, Role: *role})
+		key, err := st.Create(ctx, server.KeySpec{Namespace: *ns, Actor: *actor, Role: *role, Grants: grants})
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -242,13 +244,17 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAMESPACE\tACTOR\tROLE\tCREATED\tREVOKED")
+		fmt.Fprintln(tw, "ID\tNAMESPACE\tACTOR\tROLE\tGRANTS\tCREATED\tREVOKED")
 		for _, k := range keys {
 			revoked := "-"
 			if !k.Revoked.IsZero() {
 				revoked = k.Revoked.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Namespace, k.Actor, k.Role, k.Created.UTC().Format(time.RFC3339), revoked)
+			gs := "*:rw"
+			if k.Grants != nil {
+				gs = strings.Join(k.Grants, ",")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Namespace, k.Actor, k.Role, gs, k.Created.UTC().Format(time.RFC3339), revoked)
 		}
 		tw.Flush()
 	case "revoke":

@@ -1,0 +1,106 @@
+package serve
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/better-state/better-state/examples/counter"
+	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/server"
+	"github.com/better-state/better-state/runtime/server/servertest"
+)
+
+// TestTokensMintWithEd25519: `tokens mint` signs with a PKCS #8 Ed25519
+// key file, and a server given the public key file (LoadTokenKeys, as
+// --token-public-key-file) takes the token for its actor and grants.
+func TestTokensMintWithEd25519(t *testing.T) {
+	dir := t.TempDir()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p8, _ := x509.MarshalPKCS8PrivateKey(priv)
+	pkix, _ := x509.MarshalPKIXPublicKey(pub)
+	privFile, pubFile := filepath.Join(dir, "priv.pem"), filepath.Join(dir, "pub.pem")
+	os.WriteFile(privFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}), 0o600)
+	os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pkix}), 0o644)
+
+	tok, stderr, code := cmd(t, "tokens", "mint", "--actor", "ann", "--grant", "c-{actor}:rw", "--ttl", "10m", "--token-private-key-file", privFile)
+	tok = strings.TrimSpace(tok)
+	if code != 0 || strings.Count(tok, ".") != 2 {
+		t.Fatalf("mint: %d %q %q", code, tok, stderr)
+	}
+	keys, err := server.LoadTokenKeys("", pubFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := servertest.Start(t, servertest.Register(counter.Register), servertest.Config(func(c *server.Config) { c.Tokens = keys }))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, s.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	send := func(m protocol.Msg) {
+		if err := ws.Write(ctx, websocket.MessageText, protocol.Encode(&m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() protocol.Msg {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := protocol.Decode(b)
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("%q: %v", b, err)
+		}
+		return ms[0]
+	}
+	send(protocol.Msg{T: protocol.THello, V: protocol.Version, Client: "ed", Auth: tok})
+	if m := read(); m.T != protocol.TWelcome || m.Actor != "ann" {
+		t.Fatalf("hello with an EdDSA token: %+v", m)
+	}
+	for key, want := range map[string]string{"c-ann": protocol.TSynced, "c-bob": protocol.TErr} {
+		send(protocol.Msg{T: protocol.TSub, Key: key, Type: counter.CounterType.Name, FP: counter.CounterType.Fingerprint})
+		if m := read(); m.T != want {
+			t.Fatalf("sub %s: %+v", key, m)
+		}
+	}
+
+	// Refused: no key material, both, a short secret, a bad grant.
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte("short"), 0o600)
+	for _, args := range [][]string{
+		{"tokens", "mint", "--actor", "ann"},
+		{"tokens", "mint", "--actor", "ann", "--token-secret-file", secret},
+		{"tokens", "mint", "--actor", "ann", "--token-private-key-file", privFile, "--grant", "a/b:rw"},
+		{"tokens", "mint", "--actor", "ann", "--token-private-key-file", privFile, "--ttl", "720h"},
+	} {
+		if _, stderr, code := cmd(t, args...); code != 2 || stderr == "" {
+			t.Errorf("%v: %d %q", args, code, stderr)
+		}
+	}
+	if _, err := server.LoadTokenKeys(secret, pubFile); err == nil {
+		t.Error("both key files taken")
+	}
+	// keys create --grant, shown by keys list.
+	db := filepath.Join(dir, "k.db")
+	if _, stderr, code := cmd(t, "keys", "create", "--db", db, "--actor", "ann", "--grant", "c-{actor}:r"); code != 0 {
+		t.Fatalf("keys create --grant: %q", stderr)
+	}
+	if out, _, _ := cmd(t, "keys", "list", "--db", db); !strings.Contains(out, "c-{actor}:r") {
+		t.Fatalf("keys list: %q", out)
+	}
+}
