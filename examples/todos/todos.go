@@ -7,6 +7,7 @@ package todos
 //go:generate go tool bsgen -server ./cmd/todos-server
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/better-state/better-state/schema"
@@ -17,6 +18,10 @@ import (
 //bs:state
 type List struct {
 	Items []Item `json:"items"`
+	// Members, once the list is shared, are the only actors who may read
+	// and write it; Owner (who shared it first) alone changes Members.
+	Members []string `json:"members,omitempty"`
+	Owner   string   `json:"owner,omitempty"`
 }
 
 // Watcher is what each client on a list says about itself, in memory only
@@ -87,6 +92,54 @@ func (l *List) ClearDone(ctx schema.Ctx) error {
 		}
 	}
 	l.Items = kept
+	return nil
+}
+
+// Share makes actor a member. The first Share makes the list members-only,
+// with its caller as owner and first member.
+func (l *List) Share(ctx schema.Ctx, actor string) error {
+	actor = strings.TrimSpace(actor)
+	if actor == "" {
+		return schema.Reject("empty_actor", "share with whom?")
+	}
+	if l.Owner == "" {
+		l.Owner = ctx.Actor()
+		l.Members = append(l.Members, l.Owner)
+	}
+	if !slices.Contains(l.Members, actor) {
+		l.Members = append(l.Members, actor)
+	}
+	return nil
+}
+
+// Unshare removes a member other than the owner.
+func (l *List) Unshare(ctx schema.Ctx, actor string) error {
+	i := slices.Index(l.Members, actor)
+	if i < 0 || actor == l.Owner {
+		return schema.Reject("not_a_member", actor+" is not a member the owner can remove")
+	}
+	l.Members = slices.Delete(l.Members, i, i+1)
+	return nil
+}
+
+// ReadRule lets only the members read a shared list (the server runs it
+// for every subscription and read, and again after each change).
+func (l List) ReadRule(ctx schema.Ctx) error {
+	if len(l.Members) > 0 && !slices.Contains(l.Members, ctx.Actor()) {
+		return schema.Reject("not_a_member", "this list is shared with its members only")
+	}
+	return nil
+}
+
+// WriteRule lets only the members change a shared list, and only its
+// owner change who the members are.
+func (l List) WriteRule(ctx schema.Ctx, action string) error {
+	if err := l.ReadRule(ctx); err != nil {
+		return err
+	}
+	if (action == "Share" || action == "Unshare") && l.Owner != "" && ctx.Actor() != l.Owner {
+		return schema.Reject("not_the_owner", "only "+l.Owner+" shares this list")
+	}
 	return nil
 }
 

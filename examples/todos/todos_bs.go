@@ -93,6 +93,26 @@ func (a *ListRenameArgs) UnmarshalArgs(action string, data []byte) error {
 	})
 }
 
+// ListShareArgs is the envelope of List.Share's arguments.
+type ListShareArgs struct {
+	Actor string `json:"actor"`
+}
+
+// ActionName returns "Share": ListShareArgs is the envelope of an action of List.
+func (ListShareArgs) ActionName(*List) string { return "Share" }
+
+// UnmarshalArgs decodes the JSON arguments of Share into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *ListShareArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "actor":
+			return contract.String(action, key, v, &a.Actor)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
+
 // ListToggleArgs is the envelope of List.Toggle's arguments.
 type ListToggleArgs struct {
 	ID string `json:"id"`
@@ -113,6 +133,26 @@ func (a *ListToggleArgs) UnmarshalArgs(action string, data []byte) error {
 	})
 }
 
+// ListUnshareArgs is the envelope of List.Unshare's arguments.
+type ListUnshareArgs struct {
+	Actor string `json:"actor"`
+}
+
+// ActionName returns "Unshare": ListUnshareArgs is the envelope of an action of List.
+func (ListUnshareArgs) ActionName(*List) string { return "Unshare" }
+
+// UnmarshalArgs decodes the JSON arguments of Unshare into a, strictly: each key
+// names a parameter exactly, once; anything else is a bad_args error.
+func (a *ListUnshareArgs) UnmarshalArgs(action string, data []byte) error {
+	return contract.ObjectFields(action, data, func(key string, v []byte) error {
+		switch key {
+		case "actor":
+			return contract.String(action, key, v, &a.Actor)
+		}
+		return contract.UnknownField(action, key)
+	})
+}
+
 // CloneList returns a deep copy of src that shares no memory with it.
 func CloneList(src *List) *List {
 	if src == nil {
@@ -120,26 +160,32 @@ func CloneList(src *List) *List {
 	}
 	dst := *src
 	dst.Items = slices.Clone(dst.Items)
+	dst.Members = slices.Clone(dst.Members)
 	return &dst
 }
 
 // ListType describes List to the runtime.
 var ListType = &contract.Type{
 	Name:        "todos.List",
-	Fingerprint: "1becb5be74c3feb9",
+	Fingerprint: "204f3edde8d82313",
 	Shape: "state todos.List\n" +
 		"field [] items\n" +
 		"field {} items[]\n" +
 		"field bool items[].done\n" +
 		"field string items[].id\n" +
 		"field string items[].title\n" +
+		"field [] members\n" +
+		"field string members[]\n" +
+		"field string owner\n" +
 		"action Add(title string)\n" +
 		"action ClearDone()\n" +
 		"action Remove(id string)\n" +
 		"action Rename(id string, title string)\n" +
-		"action Toggle(id string)\n",
-	JSONSchema: `{"$defs":{"todos.Item":{"properties":{"done":{"type":"boolean"},"id":{"type":"string"},"title":{"type":"string"}},"required":["id","title","done"],"type":"object"},"todos.List":{"properties":{"items":{"items":{"$ref":"#/$defs/todos.Item"},"type":["array","null"]}},"required":["items"],"type":"object"},"todos.Watcher":{"properties":{"name":{"type":"string"}},"required":["name"],"type":"object"}},"actions":{"Add":{"additionalProperties":false,"properties":{"title":{"type":"string"}},"type":"object"},"ClearDone":{"additionalProperties":false,"properties":{},"type":"object"},"Remove":{"additionalProperties":false,"properties":{"id":{"type":"string"}},"type":"object"},"Rename":{"additionalProperties":false,"properties":{"id":{"type":"string"},"title":{"type":"string"}},"type":"object"},"Toggle":{"additionalProperties":false,"properties":{"id":{"type":"string"}},"type":"object"}},"presence":{"$ref":"#/$defs/todos.Watcher"},"state":{"$ref":"#/$defs/todos.List"}}`,
-	Actions:    []string{"Add", "ClearDone", "Remove", "Rename", "Toggle"},
+		"action Share(actor string)\n" +
+		"action Toggle(id string)\n" +
+		"action Unshare(actor string)\n",
+	JSONSchema: `{"$defs":{"todos.Item":{"properties":{"done":{"type":"boolean"},"id":{"type":"string"},"title":{"type":"string"}},"required":["id","title","done"],"type":"object"},"todos.List":{"properties":{"items":{"items":{"$ref":"#/$defs/todos.Item"},"type":["array","null"]},"members":{"items":{"type":"string"},"type":["array","null"]},"owner":{"type":"string"}},"required":["items"],"type":"object"},"todos.Watcher":{"properties":{"name":{"type":"string"}},"required":["name"],"type":"object"}},"actions":{"Add":{"additionalProperties":false,"properties":{"title":{"type":"string"}},"type":"object"},"ClearDone":{"additionalProperties":false,"properties":{},"type":"object"},"Remove":{"additionalProperties":false,"properties":{"id":{"type":"string"}},"type":"object"},"Rename":{"additionalProperties":false,"properties":{"id":{"type":"string"},"title":{"type":"string"}},"type":"object"},"Share":{"additionalProperties":false,"properties":{"actor":{"type":"string"}},"type":"object"},"Toggle":{"additionalProperties":false,"properties":{"id":{"type":"string"}},"type":"object"},"Unshare":{"additionalProperties":false,"properties":{"actor":{"type":"string"}},"type":"object"}},"presence":{"$ref":"#/$defs/todos.Watcher"},"state":{"$ref":"#/$defs/todos.List"}}`,
+	Actions:    []string{"Add", "ClearDone", "Remove", "Rename", "Share", "Toggle", "Unshare"},
 	New:        func() any { return new(List) },
 	Clone:      func(s any) any { return CloneList(s.(*List)) },
 	Dispatch:   dispatchList,
@@ -149,6 +195,8 @@ var ListType = &contract.Type{
 		Name: "todos.Watcher",
 		New:  func() any { return new(Watcher) },
 	},
+	ReadRule:  func(s any, ctx schema.Ctx) error { return s.(*List).ReadRule(ctx) },
+	WriteRule: func(s any, ctx schema.Ctx, action string) error { return s.(*List).WriteRule(ctx, action) },
 }
 
 // PresenceFor ties Watcher to List as its presence type (//bs:presence List):
@@ -183,12 +231,24 @@ func dispatchList(state any, ctx schema.Ctx, action string, args []byte) error {
 			return err
 		}
 		return s.Rename(ctx, a.ID, a.Title)
+	case "Share":
+		var a ListShareArgs
+		if err := a.UnmarshalArgs(action, args); err != nil {
+			return err
+		}
+		return s.Share(ctx, a.Actor)
 	case "Toggle":
 		var a ListToggleArgs
 		if err := a.UnmarshalArgs(action, args); err != nil {
 			return err
 		}
 		return s.Toggle(ctx, a.ID)
+	case "Unshare":
+		var a ListUnshareArgs
+		if err := a.UnmarshalArgs(action, args); err != nil {
+			return err
+		}
+		return s.Unshare(ctx, a.Actor)
 	}
 	return contract.UnknownAction("todos.List", action)
 }
@@ -204,8 +264,12 @@ func argsList(action string) any {
 		return new(ListRemoveArgs)
 	case "Rename":
 		return new(ListRenameArgs)
+	case "Share":
+		return new(ListShareArgs)
 	case "Toggle":
 		return new(ListToggleArgs)
+	case "Unshare":
+		return new(ListUnshareArgs)
 	}
 	return nil
 }
@@ -225,9 +289,15 @@ func callList(state any, ctx schema.Ctx, action string, args any) error {
 	case "Rename":
 		a := args.(*ListRenameArgs)
 		return s.Rename(ctx, a.ID, a.Title)
+	case "Share":
+		a := args.(*ListShareArgs)
+		return s.Share(ctx, a.Actor)
 	case "Toggle":
 		a := args.(*ListToggleArgs)
 		return s.Toggle(ctx, a.ID)
+	case "Unshare":
+		a := args.(*ListUnshareArgs)
+		return s.Unshare(ctx, a.Actor)
 	}
 	return contract.UnknownAction("todos.List", action)
 }

@@ -30,6 +30,9 @@ func TestEnvelopeMatchesDirect(t *testing.T) {
 		gentest.Act("Remove", ListRemoveArgs{ID: "c"}, func(l *List, c schema.Ctx) error { return l.Remove(c, "c") }),
 		gentest.Act("Remove", ListRemoveArgs{ID: "zz"}, func(l *List, c schema.Ctx) error { return l.Remove(c, "zz") }),
 		gentest.Act("ClearDone", ListClearDoneArgs{}, func(l *List, c schema.Ctx) error { return l.ClearDone(c) }),
+		gentest.Act("Share", ListShareArgs{Actor: "bob"}, func(l *List, c schema.Ctx) error { return l.Share(c, "bob") }),
+		gentest.Act("Share", ListShareArgs{Actor: " "}, func(l *List, c schema.Ctx) error { return l.Share(c, " ") }),
+		gentest.Act("Unshare", ListUnshareArgs{Actor: "bob"}, func(l *List, c schema.Ctx) error { return l.Unshare(c, "bob") }),
 	})
 }
 

@@ -73,7 +73,7 @@ func testTypes(t *testing.T, s *suite) {
 		if ti.Name != typeName {
 			continue
 		}
-		if fmt.Sprint(ti.Actions) != "[Add ClearDone Remove Rename Toggle]" {
+		if fmt.Sprint(ti.Actions) != "[Add ClearDone Remove Rename Share Toggle Unshare]" {
 			t.Errorf("actions %v", ti.Actions)
 		}
 		var sch struct {

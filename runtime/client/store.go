@@ -117,7 +117,7 @@ func (s *Store) currentView() any {
 		v := s.typ.Clone(s.confirmed)
 		for _, p := range s.pending {
 			next := s.typ.Clone(v)
-			if err := s.typ.Apply(next, s.ownCtx(p), p.Name, p.Args); err == nil {
+			if err := s.applyOwn(next, p); err == nil {
 				v = next
 			}
 		}
@@ -155,7 +155,7 @@ func (s *Store) Mutate(action string, args any) error {
 	}
 	p := pendingRow{Mid: s.nextMid + 1, Name: action, Args: b, Time: s.c.now().UnixMilli()}
 	next := s.typ.Clone(s.currentView())
-	if err := s.typ.Apply(next, s.ownCtx(p), action, b); err != nil {
+	if err := s.applyOwn(next, p); err != nil {
 		s.mu.Unlock()
 		return err
 	}
@@ -176,6 +176,18 @@ func (s *Store) Mutate(action string, args any) error {
 	s.mu.Unlock()
 	s.changed()
 	return nil
+}
+
+// applyOwn applies one of this client's mutations to state as the server
+// will: the type's write rule first, then the action.
+func (s *Store) applyOwn(state any, p pendingRow) error {
+	ctx := s.ownCtx(p)
+	if s.typ.WriteRule != nil {
+		if err := s.typ.WriteRule(state, ctx, p.Name); err != nil {
+			return err
+		}
+	}
+	return s.typ.Apply(state, ctx, p.Name, p.Args)
 }
 
 // sendMut queues one pending mutation on l (which does not block on the
@@ -437,63 +449,4 @@ func (s *Store) persist() error {
 	}
 	s.dirty = false
 	return nil
-}
-
-// Subscribe calls fn with each new view, on a goroutine of its own; bursts
-// of changes are coalesced, and a slow fn never blocks the connection. fn is
-// called once at once with the current view.
-func (s *Store) Subscribe(fn func(any)) (cancel func()) {
-	sub := &subscriber{signal: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
-	s.subsMu.Lock()
-	s.subs[sub] = struct{}{}
-	s.subsMu.Unlock()
-	sub.signal <- struct{}{}
-	go func() {
-		defer close(sub.stopped)
-		for {
-			select {
-			case <-sub.signal:
-				fn(s.View())
-			case <-sub.done:
-				return
-			}
-		}
-	}()
-	return func() {
-		s.subsMu.Lock()
-		delete(s.subs, sub)
-		s.subsMu.Unlock()
-		sub.stop()
-	}
-}
-
-type subscriber struct {
-	signal  chan struct{}
-	done    chan struct{}
-	stopped chan struct{}
-	once    sync.Once
-}
-
-func (sub *subscriber) stop() { sub.once.Do(func() { close(sub.done) }) }
-
-func (s *Store) changed() {
-	s.subsMu.Lock()
-	for sub := range s.subs {
-		select {
-		case sub.signal <- struct{}{}:
-		default:
-		}
-	}
-	s.subsMu.Unlock()
-}
-
-func (s *Store) stopSubscribers() {
-	s.subsMu.Lock()
-	subs := s.subs
-	s.subs = map[*subscriber]struct{}{}
-	s.subsMu.Unlock()
-	for sub := range subs {
-		sub.stop()
-		<-sub.stopped
-	}
 }

@@ -98,6 +98,16 @@ type Type struct {
 	Call func(state any, ctx schema.Ctx, action string, args any) error
 	// Presence is the state's presence type, or nil if it declares none.
 	Presence *Presence
+	// ReadRule, if the state declares one, tells whether the actor of ctx
+	// may read state: nil, or a refusal (schema.Reject). The server runs
+	// it before serving a subscription or a REST read, and again for each
+	// subscriber after the state changes.
+	ReadRule func(state any, ctx schema.Ctx) error
+	// WriteRule, if the state declares one, tells whether the actor of
+	// ctx may run action on state. The server runs it before the action
+	// (a refusal is a rej, as the action's own); the Go client too, on its
+	// view, before it queues a mutation.
+	WriteRule func(state any, ctx schema.Ctx, action string) error
 }
 
 // Presence describes the presence type of a state type (a struct marked

@@ -171,6 +171,9 @@ func (r *room) apply(client string, mid uint64, actor, name string, raw json.Raw
 	var next any
 	var enc []byte
 	if err == nil {
+		err = writeRule(r.typ, r.state, eventCtx(r.id.key, r.epoch, &e), name)
+	}
+	if err == nil {
 		next = r.typ.Clone(r.state)
 		err = r.typ.ApplyArgs(next, eventCtx(r.id.key, r.epoch, &e), name, env, args)
 	}

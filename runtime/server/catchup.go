@@ -39,6 +39,11 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 		r.refuseSub(c)
 		return
 	}
+	if e := r.readRefused(c.p.Actor, c.client); e != nil {
+		c.sendErr(e.Code, key, 0, "%s", e.Message)
+		r.refuseSub(c)
+		return
+	}
 	ctx := r.srv.life
 	// Stored refusals first: an ev of a later mutation of this client
 	// would tell it that these were processed before it heard of them.

@@ -58,6 +58,7 @@ func (r *room) flush() {
 	if r.firstSeq == 0 && len(w.Events) > 0 {
 		r.firstSeq = w.Events[0].Seq
 	}
+	changed := len(w.Events) > 0
 	*w = storage.Write{}
 	for _, o := range out {
 		switch {
@@ -82,6 +83,9 @@ func (r *room) flush() {
 				}
 			}
 		}
+	}
+	if changed {
+		r.recheckReaders()
 	}
 }
 

@@ -181,6 +181,13 @@ func (s *Server) presence(w http.ResponseWriter, r *http.Request, p principal) {
 		writeError(w, e)
 		return
 	}
+	if meta, err := s.store.State(r.Context(), p.Namespace, key); err == nil {
+		if typ, ok := s.reg.Lookup(meta.Type); ok && typ.ReadRule != nil {
+			if _, ok := s.stateMeta(w, r, roomID{p.Namespace, key}, p); !ok {
+				return
+			}
+		}
+	}
 	ch := make(chan []protocol.Member, 1)
 	if !s.sendIfActive(p.Namespace, key, roomMsg{kind: kindPresence, members: ch}) {
 		writeJSON(w, http.StatusOK, map[string]any{"key": key, "members": []protocol.Member{}})

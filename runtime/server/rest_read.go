@@ -121,7 +121,7 @@ func (s *Server) getState(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	ch := make(chan readResult, 1)
-	if e := s.send(p.Namespace, key, roomMsg{kind: kindRead, read: ch}); e != nil {
+	if e := s.send(p.Namespace, key, roomMsg{kind: kindRead, read: ch, actor: p.Actor}); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -150,7 +150,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	id := roomID{p.Namespace, key}
-	meta, ok := s.stateMeta(w, r, id)
+	meta, ok := s.stateMeta(w, r, id, p)
 	if !ok {
 		return
 	}
@@ -233,7 +233,7 @@ func (s *Server) stateAt(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	id := roomID{p.Namespace, key}
-	meta, ok := s.stateMeta(w, r, id)
+	meta, ok := s.stateMeta(w, r, id, p)
 	if !ok {
 		return
 	}
@@ -260,11 +260,27 @@ func (s *Server) stateAt(w http.ResponseWriter, r *http.Request, p principal) {
 }
 
 // stateMeta reads the row of id, answering w when there is none.
-func (s *Server) stateMeta(w http.ResponseWriter, r *http.Request, id roomID) (storage.StateMeta, bool) {
+func (s *Server) stateMeta(w http.ResponseWriter, r *http.Request, id roomID, p principal) (storage.StateMeta, bool) {
 	meta, err := s.store.State(r.Context(), id.ns, id.key)
 	if err != nil {
 		writeError(w, s.notFoundState(err, id))
 		return meta, false
+	}
+	if typ, ok := s.reg.Lookup(meta.Type); ok && typ.ReadRule != nil {
+		// The read rule decides on the state: the key's room has it.
+		ch := make(chan readResult, 1)
+		if e := s.send(id.ns, id.key, roomMsg{kind: kindRead, read: ch, actor: p.Actor}); e != nil {
+			writeError(w, e)
+			return meta, false
+		}
+		res, ok := await(r.Context(), ch)
+		if !ok {
+			return meta, false
+		}
+		if res.err != nil {
+			writeError(w, res.err)
+			return meta, false
+		}
 	}
 	return meta, true
 }

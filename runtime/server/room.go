@@ -88,6 +88,7 @@ type roomMsg struct {
 	deleted chan *apiError
 	members chan []protocol.Member
 	done    chan struct{}
+	actor   string // kindRead: who reads, for the read rule
 }
 
 // restMut is a mutation that came through REST.
@@ -255,6 +256,10 @@ func (r *room) handle(m roomMsg) bool {
 		}
 	case kindRead:
 		r.flush()
+		if e := r.readRefused(m.actor, ""); e != nil {
+			m.read <- readResult{err: e}
+			break
+		}
 		m.read <- r.read()
 	case kindDelete:
 		r.flush()

@@ -165,6 +165,8 @@ func (e *emitter) state(s *model.State) {
 		jen.Id("Args").Op(":").Id("args"+S),
 		jen.Id("Call").Op(":").Id("call"+S),
 		presenceField(s),
+		ruleField(s, "ReadRule"),
+		ruleField(s, "WriteRule"),
 	)
 	if p := s.Presence; p != nil {
 		e.f.Commentf("PresenceFor ties %s to %s as its presence type (//bs:presence %s):", p.Name, S, S)
@@ -407,4 +409,18 @@ func presenceField(s *model.State) jen.Code {
 		jen.Id("Name"): jen.Lit(p.WireName),
 		jen.Id("New"):  jen.Func().Params().Any().Custom(oneLine, jen.Return(jen.New(jen.Id(p.Name)))),
 	})
+}
+
+// ruleField is the descriptor's ReadRule or WriteRule, or nothing.
+func ruleField(s *model.State, rule string) jen.Code {
+	S := s.Name
+	switch {
+	case rule == "ReadRule" && s.ReadRule:
+		return jen.Id("ReadRule").Op(":").Func().Params(jen.Id("s").Any(), jen.Id("ctx").Qual(model.SchemaPath, "Ctx")).Error().Custom(oneLine,
+			jen.Return(jen.Id("s").Assert(jen.Op("*").Id(S)).Dot("ReadRule").Call(jen.Id("ctx"))))
+	case rule == "WriteRule" && s.WriteRule:
+		return jen.Id("WriteRule").Op(":").Func().Params(jen.Id("s").Any(), jen.Id("ctx").Qual(model.SchemaPath, "Ctx"), jen.Id("action").String()).Error().Custom(oneLine,
+			jen.Return(jen.Id("s").Assert(jen.Op("*").Id(S)).Dot("WriteRule").Call(jen.Id("ctx"), jen.Id("action"))))
+	}
+	return jen.Null()
 }

@@ -224,6 +224,12 @@ func (d *describer) describeState(spec *ast.TypeSpec, dir *ast.Comment) (*model.
 	var actions []ActionFunc
 	for i := 0; i < named.NumMethods(); i++ {
 		m := named.Method(i)
+		if rule, isRule := d.describeRule(st, m); isRule {
+			if rule != nil {
+				actions = append(actions, *rule) // checked for determinism, not dispatched
+			}
+			continue
+		}
 		if a := d.describeAction(st, named, m); a != nil {
 			st.Actions = append(st.Actions, a)
 			actions = append(actions, ActionFunc{State: st, Action: a, Func: m})

@@ -41,7 +41,8 @@ type Schema struct {
 	Pkg   *packages.Package
 	Model *model.Package
 	// Actions holds the method of every action, in the model's order
-	// (states sorted by name, actions sorted by name).
+	// (states sorted by name, actions sorted by name), and of every rule
+	// (ReadRule, WriteRule): the determinism check follows them all.
 	Actions []ActionFunc
 }
 

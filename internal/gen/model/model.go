@@ -49,6 +49,9 @@ type State struct {
 	// Presence is the state's presence type (a struct marked
 	// //bs:presence NAME), or nil.
 	Presence *Presence
+	// ReadRule and WriteRule report whether the state declares the rule
+	// methods ReadRule(ctx) and WriteRule(ctx, action).
+	ReadRule, WriteRule bool
 }
 
 // Presence is a type marked //bs:presence: what each connection on a key of

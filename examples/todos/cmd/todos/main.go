@@ -8,6 +8,8 @@
 //	todos [flags] rename ID TITLE...
 //	todos [flags] rm ID
 //	todos [flags] clear          remove the done todos
+//	todos [flags] share ACTOR    make the list members-only and add ACTOR (the owner only, after the first)
+//	todos [flags] unshare ACTOR
 //	todos [flags] watch          print each new state, and who else is watching, until interrupted
 //
 // Flags: --url (env BS_URL), --key (env BS_KEY), --dir, --list, --wait,
@@ -49,6 +51,12 @@ var app = &cli.App[todos.List]{
 		}},
 		{Name: "clear", Do: func(l *list, a []string) error {
 			return l.Mutate(todos.ListClearDoneArgs{})
+		}},
+		{Name: "share", Args: "ACTOR", MinArgs: 1, Do: func(l *list, a []string) error {
+			return l.Mutate(todos.ListShareArgs{Actor: a[0]})
+		}},
+		{Name: "unshare", Args: "ACTOR", MinArgs: 1, Do: func(l *list, a []string) error {
+			return l.Mutate(todos.ListUnshareArgs{Actor: a[0]})
 		}},
 	},
 }

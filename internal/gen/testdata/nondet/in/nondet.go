@@ -180,3 +180,11 @@ func (s *S) Tally() int {
 	}
 	return n
 }
+
+// ReadRule reads the clock: rules are checked like actions.
+func (s S) ReadRule(ctx schema.Ctx) error {
+	if time.Now().Hour() > 12 {
+		return schema.Reject("late", "too late")
+	}
+	return nil
+}

@@ -1,13 +1,35 @@
 // Package board has a state with a presence type.
 package board
 
-import "github.com/better-state/better-state/schema"
+import (
+	"slices"
+
+	"github.com/better-state/better-state/schema"
+)
 
 // Board is a shared board.
 //
 //bs:state
 type Board struct {
-	Notes []string `json:"notes"`
+	Notes   []string `json:"notes"`
+	Members []string `json:"members"`
+	Owner   string   `json:"owner"`
+}
+
+// ReadRule lets only the members read a board that has members.
+func (b Board) ReadRule(ctx schema.Ctx) error {
+	if len(b.Members) == 0 || slices.Contains(b.Members, ctx.Actor()) {
+		return nil
+	}
+	return schema.Reject("not_a_member", "this board is for its members")
+}
+
+// WriteRule lets only the owner write a board that has one.
+func (b Board) WriteRule(ctx schema.Ctx, action string) error {
+	if b.Owner != "" && b.Owner != ctx.Actor() {
+		return schema.Reject("not_the_owner", "only "+b.Owner+" may "+action)
+	}
+	return nil
 }
 
 // Add adds a note.

@@ -43,18 +43,22 @@ func CloneBoard(src *Board) *Board {
 	}
 	dst := *src
 	dst.Notes = slices.Clone(dst.Notes)
+	dst.Members = slices.Clone(dst.Members)
 	return &dst
 }
 
 // BoardType describes Board to the runtime.
 var BoardType = &contract.Type{
 	Name:        "board.Board",
-	Fingerprint: "4d9ef86c2842d2e7",
+	Fingerprint: "6c3756b8d91bb97e",
 	Shape: "state board.Board\n" +
+		"field [] members\n" +
+		"field string members[]\n" +
 		"field [] notes\n" +
 		"field string notes[]\n" +
+		"field string owner\n" +
 		"action Add(text string)\n",
-	JSONSchema: `{"$defs":{"board.Board":{"properties":{"notes":{"items":{"type":"string"},"type":["array","null"]}},"required":["notes"],"type":"object"},"board.Point":{"properties":{"X":{"type":"integer"},"Y":{"type":"integer"}},"required":["X","Y"],"type":"object"},"board.Viewer":{"properties":{"cursor":{"anyOf":[{"$ref":"#/$defs/board.Point"},{"type":"null"}]},"name":{"type":"string"}},"required":["name"],"type":"object"}},"actions":{"Add":{"additionalProperties":false,"properties":{"text":{"type":"string"}},"type":"object"}},"presence":{"$ref":"#/$defs/board.Viewer"},"state":{"$ref":"#/$defs/board.Board"}}`,
+	JSONSchema: `{"$defs":{"board.Board":{"properties":{"members":{"items":{"type":"string"},"type":["array","null"]},"notes":{"items":{"type":"string"},"type":["array","null"]},"owner":{"type":"string"}},"required":["notes","members","owner"],"type":"object"},"board.Point":{"properties":{"X":{"type":"integer"},"Y":{"type":"integer"}},"required":["X","Y"],"type":"object"},"board.Viewer":{"properties":{"cursor":{"anyOf":[{"$ref":"#/$defs/board.Point"},{"type":"null"}]},"name":{"type":"string"}},"required":["name"],"type":"object"}},"actions":{"Add":{"additionalProperties":false,"properties":{"text":{"type":"string"}},"type":"object"}},"presence":{"$ref":"#/$defs/board.Viewer"},"state":{"$ref":"#/$defs/board.Board"}}`,
 	Actions:    []string{"Add"},
 	New:        func() any { return new(Board) },
 	Clone:      func(s any) any { return CloneBoard(s.(*Board)) },
@@ -65,6 +69,8 @@ var BoardType = &contract.Type{
 		Name: "board.Viewer",
 		New:  func() any { return new(Viewer) },
 	},
+	ReadRule:  func(s any, ctx schema.Ctx) error { return s.(*Board).ReadRule(ctx) },
+	WriteRule: func(s any, ctx schema.Ctx, action string) error { return s.(*Board).WriteRule(ctx, action) },
 }
 
 // PresenceFor ties Viewer to Board as its presence type (//bs:presence Board):

@@ -54,6 +54,12 @@ type Other struct {
 	N int64
 }
 
+// ReadRule has a pointer receiver.
+func (o *Other) ReadRule(ctx schema.Ctx) error { return nil }
+
+// WriteRule lacks the action.
+func (o Other) WriteRule(ctx schema.Ctx) error { return nil }
+
 // Name is not a struct.
 //
 //bs:presence Other

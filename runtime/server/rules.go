@@ -1,0 +1,63 @@
+package server
+
+// The schema's rules (contract.Type.ReadRule and WriteRule): who may read
+// a key and who may run an action, decided on the state itself, after the
+// credential's grants.
+
+import (
+	"net/http"
+
+	"github.com/better-state/better-state/runtime/contract"
+	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/schema"
+)
+
+// ruleCtx is the context a rule runs with: the key, its position, who asks
+// and when.
+func (r *room) ruleCtx(actor, client string) schema.Ctx {
+	return schema.NewContext(schema.Meta{Key: r.id.key, Client: client, Actor: actor, Time: r.srv.now().UTC(), Epoch: r.epoch, Seq: r.seq})
+}
+
+// readRefused runs the type's read rule for actor: nil, or the forbidden
+// error to answer.
+func (r *room) readRefused(actor, client string) *apiError {
+	if r.typ == nil || r.typ.ReadRule == nil || !r.exists {
+		return nil
+	}
+	err := r.typ.ReadRule(r.state, r.ruleCtx(actor, client))
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if rj, ok := schema.AsRejection(err); ok {
+		msg = rj.Code + ": " + rj.Message
+	}
+	return errorf(http.StatusForbidden, protocol.CodeForbidden, "the read rule of %s refuses %q: %s", r.typ.Name, actor, msg)
+}
+
+// recheckReaders ends the subscriptions that the read rule no longer
+// allows, after the state changed.
+func (r *room) recheckReaders() {
+	if r.typ == nil || r.typ.ReadRule == nil {
+		return
+	}
+	var lost []*conn
+	for c := range r.subs {
+		if e := r.readRefused(c.p.Actor, c.client); e != nil {
+			c.sendErr(e.Code, r.id.key, 0, "%s", e.Message)
+			lost = append(lost, c)
+		}
+	}
+	for _, c := range lost {
+		r.refuseSub(c)
+	}
+}
+
+// writeRule runs the type's write rule, if any, before action: a refusal
+// is the mutation's refusal.
+func writeRule(t *contract.Type, state any, ctx schema.Ctx, action string) error {
+	if t.WriteRule == nil {
+		return nil
+	}
+	return t.WriteRule(state, ctx, action)
+}
