@@ -77,7 +77,7 @@ func (t *target) startServe(ctx context.Context, cfg *config, extra ...string) e
 		return err
 	}
 	args := []string{"serve", "--addr", addr, "--db", t.db, "--dev-key", t.key,
-		"--rate", "1e9", "--burst", "1000000000", "--key-rate", "1e9",
+		"--rate", "1e9", "--burst", "1000000000", "--key-rate", "1e9", "--actor-rate", "1e9",
 		"--send-queue", "1000000", "--max-conns", "100000", "--log-level", "warn",
 		"--ns-event-rate", "1e9", "--ns-byte-rate", "1e12"}
 	if cfg.cpuProfile != "" {

@@ -13,9 +13,10 @@ import (
 	"github.com/better-state/better-state/schema"
 )
 
-// Poll is one poll.
+// Poll is one poll, of at most 1 MiB (a limit of this type, below the
+// server's --max-state).
 //
-//bs:state
+//bs:state maxstate=1MiB
 type Poll struct {
 	Question string           `json:"question"`
 	Options  []string         `json:"options"`
@@ -32,6 +33,9 @@ type Voter struct {
 }
 
 // Setup sets the question and the options. It is refused once votes exist.
+// Its arguments are at most 16 KiB.
+//
+//bs:maxargs 16KiB
 func (p *Poll) Setup(ctx schema.Ctx, question string, options []string) error {
 	if p.Closed {
 		return schema.Reject("closed", "the poll is closed")

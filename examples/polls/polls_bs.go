@@ -110,6 +110,8 @@ var PollType = &contract.Type{
 		Name: "polls.Voter",
 		New:  func() any { return new(Voter) },
 	},
+	MaxStateBytes: 1048576,
+	MaxArgs:       map[string]int{"Setup": 16384},
 }
 
 // PresenceFor ties Voter to Poll as its presence type (//bs:presence Poll):

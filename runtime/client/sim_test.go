@@ -146,7 +146,7 @@ func (w *sim) startServer() error {
 		Registry: simRegistry(), DevKey: simKey, Logger: quiet,
 		// Small enough that catch-ups cross snapshots and hashes.
 		SnapshotEvery: 7, HashEvery: 3,
-		Limits: server.Limits{MutationsPerSecond: 1e9, MutationBurst: 1e9, KeyMutationsPerSec: 1e9, SendQueue: 1 << 20, SubsPerSecond: 1e9},
+		Limits: server.Limits{MutationsPerSecond: 1e9, MutationBurst: 1e9, KeyMutationsPerSec: 1e9, ActorMutationsPerSec: 1e9, SendQueue: 1 << 20, SubsPerSecond: 1e9},
 	}, w.now).(server.Config))
 	w.srv = srv
 	return err

@@ -181,6 +181,9 @@ func (s *Store) Mutate(action string, args any) error {
 // applyOwn applies one of this client's mutations to state as the server
 // will: the type's write rule first, then the action.
 func (s *Store) applyOwn(state any, p pendingRow) error {
+	if max := s.typ.MaxArgs[p.Name]; max > 0 && len(p.Args) > max {
+		return contract.Errorf(protocol.CodeArgsTooLarge, "%s takes at most %d bytes of arguments (the schema's //bs:maxargs), not %d", p.Name, max, len(p.Args))
+	}
 	ctx := s.ownCtx(p)
 	if s.typ.WriteRule != nil {
 		if err := s.typ.WriteRule(state, ctx, p.Name); err != nil {

@@ -108,6 +108,12 @@ type Type struct {
 	// (a refusal is a rej, as the action's own); the Go client too, on its
 	// view, before it queues a mutation.
 	WriteRule func(state any, ctx schema.Ctx, action string) error
+	// MaxStateBytes, if not 0, bounds the state's encoding (the schema's
+	// //bs:state maxstate=SIZE); the server's --max-state still applies.
+	MaxStateBytes int
+	// MaxArgs bounds the encoded arguments of the actions that declare
+	// it (//bs:maxargs SIZE), by action name.
+	MaxArgs map[string]int
 }
 
 // Presence describes the presence type of a state type (a struct marked

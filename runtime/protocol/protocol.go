@@ -146,6 +146,7 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeBadState         = contract.CodeBadState // the action left a state that does not encode (NaN, ±Inf)
 	CodeClientTaken      = "client_taken"        // the client id belongs to another actor
+	CodeArgsTooLarge     = "args_too_large"      // rej: an action's arguments over its //bs:maxargs
 	CodeTokenExpired     = "token_expired"       // an end-user token expired (fatal on a connection, unless refreshed with auth first)
 	CodePresenceTooLarge = "presence_too_large"  // a presence over Limits.MaxPresenceBytes
 	CodeBadPresence      = "bad_presence"        // a presence that is not the key's presence type, or a type without one

@@ -170,6 +170,9 @@ func (r *room) apply(client string, mid uint64, actor, name string, raw json.Raw
 	e := storage.Event{Seq: r.seq + 1, Client: client, Mid: mid, Name: name, Args: args, Time: now, Actor: actor}
 	var next any
 	var enc []byte
+	if max := r.typ.MaxArgs[name]; err == nil && max > 0 && len(raw) > max {
+		err = contract.Errorf(protocol.CodeArgsTooLarge, "%s takes at most %d bytes of arguments (the schema's //bs:maxargs), not %d", name, max, len(raw))
+	}
 	if err == nil {
 		err = writeRule(r.typ, r.state, eventCtx(r.id.key, r.epoch, &e), name)
 	}
@@ -232,8 +235,12 @@ func (r *room) encode(next any) ([]byte, error) {
 	if err != nil {
 		return nil, contract.Errorf(protocol.CodeBadState, "the action left a state that does not encode: %v", err)
 	}
-	if max := r.srv.cfg.Limits.MaxStateBytes; len(b) > max && len(b) >= len(r.enc) {
-		return nil, contract.Errorf(protocol.CodeStateTooLarge, "the state would be %d bytes, over the limit of %d", len(b), max)
+	max, what := r.srv.cfg.Limits.MaxStateBytes, "--max-state"
+	if m := r.typ.MaxStateBytes; m > 0 && m < max {
+		max, what = m, "the schema's maxstate"
+	}
+	if len(b) > max && len(b) >= len(r.enc) {
+		return nil, contract.Errorf(protocol.CodeStateTooLarge, "the state would be %d bytes, over the limit of %d (%s)", len(b), max, what)
 	}
 	// The states in memory together are capped too: a state may not grow
 	// while the active keys hold more than Limits.MaxRoomBytes.

@@ -99,6 +99,7 @@ func benchServer(b *testing.B) *servertest.Server {
 		c.Limits.MutationsPerSecond = 1e9
 		c.Limits.MutationBurst = 1e9
 		c.Limits.KeyMutationsPerSec = 1e9
+		c.Limits.ActorMutationsPerSec = 1e9
 		c.Limits.SendQueue = 1 << 20
 		if s := os.Getenv("BS_BENCH_SYNC"); s != "" {
 			c.Sync = s
@@ -205,6 +206,7 @@ func BenchmarkBroadcast(b *testing.B) {
 				c.Limits.MutationsPerSecond = 1e9
 				c.Limits.MutationBurst = 1e9
 				c.Limits.KeyMutationsPerSec = 1e9
+				c.Limits.ActorMutationsPerSec = 1e9
 				c.Limits.SendQueue = 1 << 20
 			}))
 			if code, out := restB(b, s, "k", `{"type":"polls.Poll","name":"Setup","args":{"question":"q","options":["a","b"]}}`); code != 200 {

@@ -245,6 +245,10 @@ func (c *conn) handle(m *protocol.Msg) bool {
 			c.sendRetry(c.muts, m.Key, m.Mid, "over %g mutations/s on this connection (Limits.MutationsPerSecond); resubscribe and resend later", c.srv.cfg.Limits.MutationsPerSecond)
 			return true
 		}
+		if e := c.srv.actorAllow(c.p.Namespace, c.p.Actor); e != nil {
+			c.enqueue(protocol.Encode(&protocol.Msg{T: protocol.TErr, Key: m.Key, Mid: m.Mid, Code: e.Code, Message: e.Message, RetryMs: max(1, e.Retry.Milliseconds())}))
+			return true
+		}
 		if e := c.srv.send(c.p.Namespace, m.Key, roomMsg{kind: kindMut, conn: c, msg: m}); e != nil {
 			c.sendErr(e.Code, m.Key, m.Mid, "%s", e.Message)
 		}

@@ -180,6 +180,10 @@ func (s *Server) postMutation(w http.ResponseWriter, r *http.Request, p principa
 			return
 		}
 	}
+	if e := s.actorAllow(p.Namespace, p.Actor); e != nil {
+		writeError(w, e)
+		return
+	}
 	req := &restMut{typ: m.Type, name: m.Name, args: m.Args, client: m.Client, mid: m.Mid, actor: p.Actor, reply: make(chan restResult, 1)}
 	if e := s.send(p.Namespace, key, roomMsg{kind: kindRest, rest: req}); e != nil {
 		writeError(w, e)

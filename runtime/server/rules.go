@@ -6,6 +6,9 @@ package server
 
 import (
 	"net/http"
+	"sync"
+
+	"golang.org/x/time/rate"
 
 	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
@@ -60,4 +63,40 @@ func writeRule(t *contract.Type, state any, ctx schema.Ctx, action string) error
 		return nil
 	}
 	return t.WriteRule(state, ctx, action)
+}
+
+// actorLimits paces each actor's mutations, from all its connections and
+// REST together (Limits.ActorMutationsPerSec). The map is bounded: past
+// maxActorLimiters actors it starts over, which forgets spent budgets but
+// never refuses anyone for it.
+type actorLimits struct {
+	mu sync.Mutex
+	m  map[string]*rate.Limiter
+}
+
+const maxActorLimiters = 100_000
+
+// actorAllow takes one of actor's mutation tokens; it returns the
+// rate_limited error otherwise.
+func (s *Server) actorAllow(ns, actor string) *apiError {
+	id := ns + "\x00" + actor
+	a := &s.actors
+	a.mu.Lock()
+	l := a.m[id]
+	if l == nil {
+		if a.m == nil || len(a.m) >= maxActorLimiters {
+			a.m = map[string]*rate.Limiter{}
+		}
+		r := s.cfg.Limits.ActorMutationsPerSec
+		l = limiter(r, int(r))
+		a.m[id] = l
+	}
+	a.mu.Unlock()
+	now := s.now()
+	if l.AllowN(now, 1) {
+		return nil
+	}
+	e := errorf(http.StatusTooManyRequests, protocol.CodeRateLimited, "actor %q takes at most %g mutations/s (Limits.ActorMutationsPerSec)", actor, s.cfg.Limits.ActorMutationsPerSec)
+	e.Retry = retryAfter(l, now)
+	return e
 }

@@ -67,6 +67,7 @@ type Limits struct {
 	MaxPresenceBytes      int           // largest presence of one member, encoded (2 KiB)
 	PresencePerSecond     float64       // presence updates per connection per second (30; burst the same)
 	PresenceTick          time.Duration // presence changes of a key are sent at most once per tick (50ms)
+	ActorMutationsPerSec  float64       // mutations per second of one actor of a namespace, from all its connections and REST (10000; burst the same)
 }
 
 // DefaultLimits returns the default limits.
@@ -99,6 +100,7 @@ func DefaultLimits() Limits {
 		MaxPresenceBytes:      2 << 10,
 		PresencePerSecond:     30,
 		PresenceTick:          50 * time.Millisecond,
+		ActorMutationsPerSec:  10000,
 	}
 }
 
@@ -192,6 +194,9 @@ func (l *Limits) fill() {
 	if l.PresenceTick <= 0 {
 		l.PresenceTick = d.PresenceTick
 	}
+	if l.ActorMutationsPerSec <= 0 {
+		l.ActorMutationsPerSec = d.ActorMutationsPerSec
+	}
 	if l.HTTPIdleTimeout <= 0 {
 		l.HTTPIdleTimeout = d.HTTPIdleTimeout
 	}
@@ -261,6 +266,7 @@ type Server struct {
 	conns    map[*conn]struct{}
 	byClient map[clientID]*conn // the live connection of each client id
 	serials  atomic.Uint64      // numbers connections in the order they were upgraded
+	actors   actorLimits        // per-actor mutation rates (rules.go)
 	owners   owners
 	nconns   atomic.Int64
 	connsWG  sync.WaitGroup

@@ -28,7 +28,7 @@ func BenchmarkMutationStateSize(b *testing.B) {
 			srv, err := server.New(simhook.Synchronous(server.Config{
 				DBPath: filepath.Join(b.TempDir(), "s.db"), Sync: "normal",
 				Registry: contract.NewRegistry(todos.ListType), DevKey: "k",
-				Limits: server.Limits{MutationsPerSecond: 1e9, MutationBurst: 1e9, KeyMutationsPerSec: 1e9, NamespaceEventsPerSec: 1e9, NamespaceBytesPerSec: 1e12},
+				Limits: server.Limits{MutationsPerSecond: 1e9, MutationBurst: 1e9, KeyMutationsPerSec: 1e9, ActorMutationsPerSec: 1e9, NamespaceEventsPerSec: 1e9, NamespaceBytesPerSec: 1e12},
 			}, nil).(server.Config))
 			if err != nil {
 				b.Fatal(err)

@@ -167,6 +167,7 @@ func (e *emitter) state(s *model.State) {
 		presenceField(s),
 		ruleField(s, "ReadRule"),
 		ruleField(s, "WriteRule"),
+		limitFields(s),
 	)
 	if p := s.Presence; p != nil {
 		e.f.Commentf("PresenceFor ties %s to %s as its presence type (//bs:presence %s):", p.Name, S, S)
@@ -423,4 +424,33 @@ func ruleField(s *model.State, rule string) jen.Code {
 			jen.Return(jen.Id("s").Assert(jen.Op("*").Id(S)).Dot("WriteRule").Call(jen.Id("ctx"), jen.Id("action"))))
 	}
 	return jen.Null()
+}
+
+// limitFields are the descriptor's MaxStateBytes and MaxArgs, if declared.
+func limitFields(s *model.State) jen.Code {
+	var fields []jen.Code
+	if s.MaxStateBytes > 0 {
+		fields = append(fields, jen.Id("MaxStateBytes").Op(":").Lit(s.MaxStateBytes))
+	}
+	args := jen.Dict{}
+	for _, a := range s.Actions {
+		if a.MaxArgsBytes > 0 {
+			args[jen.Lit(a.Name)] = jen.Lit(a.MaxArgsBytes)
+		}
+	}
+	if len(args) > 0 {
+		fields = append(fields, jen.Id("MaxArgs").Op(":").Map(jen.String()).Int().Values(args))
+	}
+	if len(fields) == 0 {
+		return jen.Null()
+	}
+	g := jen.Null()
+	for i, f := range fields {
+		if i == 0 {
+			g = jen.Add(f)
+		} else {
+			g = g.Op(",").Line().Add(f)
+		}
+	}
+	return g
 }

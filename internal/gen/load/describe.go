@@ -17,6 +17,7 @@ import (
 
 // describer builds the model of one package.
 type describer struct {
+	docs  map[*types.Func]*ast.CommentGroup // methods' doc comments, for their directives
 	pkg   *packages.Package
 	fset  *token.FileSet
 	named map[string]*model.Type // named types by their full type string
@@ -50,7 +51,7 @@ func (d *describer) qualifier(p *types.Package) string {
 
 // describePackage finds the states of p. It returns nil when p has none.
 func describePackage(p *packages.Package) (*Schema, []model.Diagnostic) {
-	d := &describer{pkg: p, fset: p.Fset, named: map[string]*model.Type{}}
+	d := &describer{pkg: p, fset: p.Fset, named: map[string]*model.Type{}, docs: map[*types.Func]*ast.CommentGroup{}}
 	mp := &model.Package{Name: p.Name, Path: p.PkgPath, Declared: map[string]model.Pos{}, Pure: map[string]string{}}
 	if len(p.GoFiles) > 0 {
 		mp.Dir = filepath.Dir(p.GoFiles[0])
@@ -67,6 +68,8 @@ func describePackage(p *packages.Package) (*Schema, []model.Diagnostic) {
 			case *ast.FuncDecl:
 				if decl.Recv == nil {
 					mp.Declared[decl.Name.Name] = d.pos(decl.Name.Pos())
+				} else if fn, ok := p.TypesInfo.Defs[decl.Name].(*types.Func); ok && decl.Doc != nil {
+					d.docs[fn] = decl.Doc
 				}
 			case *ast.GenDecl:
 				for _, spec := range decl.Specs {
@@ -192,8 +195,15 @@ func (d *describer) describeState(spec *ast.TypeSpec, dir *ast.Comment) (*model.
 		switch {
 		case ok && k == "name" && v != "":
 			st.WireName = v
+		case ok && k == "maxstate":
+			n, err := parseBytes(v)
+			if err != nil {
+				d.errorf(dir.Pos(), "bs:state: maxstate=%s: %v", v, err)
+				return nil, nil
+			}
+			st.MaxStateBytes = n
 		default:
-			d.errorf(dir.Pos(), "bs:state: unknown option %q (the only option is name=<wire name>)", opt)
+			d.errorf(dir.Pos(), "bs:state: unknown option %q (the options are name=<wire name> and maxstate=<size>, as in maxstate=1MiB)", opt)
 			return nil, nil
 		}
 	}
@@ -273,6 +283,9 @@ func (d *describer) describeAction(st *model.State, named *types.Named, m *types
 		return nil
 	}
 	a := &model.Action{Name: m.Name(), Variadic: sig.Variadic(), Pos: d.pos(m.Pos())}
+	if !d.actionDirectives(st, m, a) {
+		return nil
+	}
 	fields := map[string]string{}
 	ok := true
 	for i := 1; i < sig.Params().Len(); i++ {

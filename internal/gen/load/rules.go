@@ -5,7 +5,10 @@ package load
 // for determinism like actions.
 
 import (
+	"fmt"
 	"go/types"
+	"strconv"
+	"strings"
 
 	"github.com/better-state/better-state/internal/gen/model"
 )
@@ -49,4 +52,53 @@ func (d *describer) describeRule(st *model.State, m *types.Func) (*ActionFunc, b
 		st.WriteRule = true
 	}
 	return &ActionFunc{State: st, Action: &model.Action{Name: m.Name(), Pos: d.pos(m.Pos())}, Func: m}, true
+}
+
+// actionDirectives reads the //bs: lines of an action's doc comment:
+// //bs:maxargs SIZE. It reports false after an error.
+func (d *describer) actionDirectives(st *model.State, m *types.Func, a *model.Action) bool {
+	doc := d.docs[m]
+	if doc == nil {
+		return true
+	}
+	for _, c := range doc.List {
+		rest, ok := strings.CutPrefix(c.Text, "//bs:")
+		if !ok {
+			continue
+		}
+		name, arg, _ := strings.Cut(rest, " ")
+		if name == "pure" {
+			continue // a file's directive, wherever it is written
+		}
+		if name != "maxargs" {
+			d.errorf(c.Pos(), "%q is not a directive of an action; an action takes //bs:maxargs SIZE, as in //bs:maxargs 4KiB", c.Text)
+			return false
+		}
+		n, err := parseBytes(strings.TrimSpace(arg))
+		if err != nil {
+			d.errorf(c.Pos(), "%s.%s: //bs:maxargs %s: %v", st.Name, a.Name, arg, err)
+			return false
+		}
+		a.MaxArgsBytes = n
+	}
+	return true
+}
+
+// parseBytes reads a size: a number of bytes, or of KiB or MiB ("512",
+// "4KiB", "1MiB"), from 1 byte to 1 GiB.
+func parseBytes(s string) (int, error) {
+	mult := 1
+	switch {
+	case strings.HasSuffix(s, "KiB"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "KiB")
+	case strings.HasSuffix(s, "MiB"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "MiB")
+	case strings.HasSuffix(s, "B"):
+		s = strings.TrimSuffix(s, "B")
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 || n*mult > 1<<30 {
+		return 0, fmt.Errorf("a size is a number of bytes, KiB or MiB from 1 B to 1 GiB, as in 4KiB")
+	}
+	return n * mult, nil
 }

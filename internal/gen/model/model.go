@@ -52,6 +52,9 @@ type State struct {
 	// ReadRule and WriteRule report whether the state declares the rule
 	// methods ReadRule(ctx) and WriteRule(ctx, action).
 	ReadRule, WriteRule bool
+	// MaxStateBytes (//bs:state maxstate=SIZE), if not 0, bounds the
+	// state's encoding below the server's --max-state.
+	MaxStateBytes int
 }
 
 // Presence is a type marked //bs:presence: what each connection on a key of
@@ -71,6 +74,9 @@ type Action struct {
 	// then the slice type.
 	Variadic bool
 	Pos      Pos
+	// MaxArgsBytes (//bs:maxargs SIZE on the method), if not 0, bounds
+	// the action's encoded arguments.
+	MaxArgsBytes int
 }
 
 // Param is one action parameter.

@@ -79,6 +79,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	rate := fs.Float64("rate", d.MutationsPerSecond, "mutations per second per connection")
 	burst := fs.Int("burst", d.MutationBurst, "mutation burst per connection")
 	keyRate := fs.Float64("key-rate", d.KeyMutationsPerSec, "mutations per second per key, from all writers together")
+	actorRate := fs.Float64("actor-rate", d.ActorMutationsPerSec, "mutations per second per actor of a namespace, from all its connections and REST together")
 	maxConns := fs.Int("max-conns", 0, "concurrent WebSocket connections (default 20000, at most --max-open-conns - 32)")
 	maxOpen := fs.Int("max-open-conns", 0, "open connections, HTTP and WebSocket together (default: the file limit - 64)")
 	sendQueue := fs.Int("send-queue", d.SendQueue, "messages waiting for one connection before it is dropped as too slow")
@@ -156,7 +157,8 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 			MutationsPerSecond: *rate, MutationBurst: *burst, KeyMutationsPerSec: *keyRate, MaxConns: *maxConns, MaxOpenConns: *maxOpen,
 			SendQueue: *sendQueue, PingInterval: *ping,
 			HTTPReadTimeout: *httpRead, HTTPIdleTimeout: *httpIdle,
-			MaxPresenceBytes: *maxPresence, PresencePerSecond: *presenceRate, PresenceTick: *presenceTick,
+			ActorMutationsPerSec: *actorRate,
+			MaxPresenceBytes:     *maxPresence, PresencePerSecond: *presenceRate, PresenceTick: *presenceTick,
 			SendBytes: *sendBytes, MaxQueuedBytes: *maxQueued, CatchUpBytes: *catchUp, SubsPerSecond: *subRate,
 			PageBytes: *pageBytes, MaxRooms: *maxRooms, MaxRoomBytes: *maxRoomBytes,
 			MaxNamespaceBytes: *nsBytes, MaxNamespaceKeys: *nsKeys, NamespaceEventsPerSec: *nsEvents, NamespaceBytesPerSec: *nsVolume,

@@ -7,9 +7,9 @@ import (
 	"github.com/better-state/better-state/schema"
 )
 
-// Board is a shared board.
+// Board is a shared board, of at most 64 KiB.
 //
-//bs:state
+//bs:state maxstate=64KiB
 type Board struct {
 	Notes   []string `json:"notes"`
 	Members []string `json:"members"`
@@ -32,7 +32,9 @@ func (b Board) WriteRule(ctx schema.Ctx, action string) error {
 	return nil
 }
 
-// Add adds a note.
+// Add adds a note of at most 1 KiB of arguments.
+//
+//bs:maxargs 1KiB
 func (b *Board) Add(ctx schema.Ctx, text string) error {
 	b.Notes = append(b.Notes, text)
 	return nil

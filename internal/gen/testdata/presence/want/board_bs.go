@@ -69,8 +69,10 @@ var BoardType = &contract.Type{
 		Name: "board.Viewer",
 		New:  func() any { return new(Viewer) },
 	},
-	ReadRule:  func(s any, ctx schema.Ctx) error { return s.(*Board).ReadRule(ctx) },
-	WriteRule: func(s any, ctx schema.Ctx, action string) error { return s.(*Board).WriteRule(ctx, action) },
+	ReadRule:      func(s any, ctx schema.Ctx) error { return s.(*Board).ReadRule(ctx) },
+	WriteRule:     func(s any, ctx schema.Ctx, action string) error { return s.(*Board).WriteRule(ctx, action) },
+	MaxStateBytes: 65536,
+	MaxArgs:       map[string]int{"Add": 1024},
 }
 
 // PresenceFor ties Viewer to Board as its presence type (//bs:presence Board):

@@ -54,6 +54,17 @@ type Other struct {
 	N int64
 }
 
+// Third has a size that is not one.
+//
+//bs:state maxstate=lots
+type Third struct{}
+
+// Set has a directive that is not one.
+//
+//bs:maxargs
+//bs:limit 3
+func (o *Other) Set(ctx schema.Ctx, n int64) error { o.N = n; return nil }
+
 // ReadRule has a pointer receiver.
 func (o *Other) ReadRule(ctx schema.Ctx) error { return nil }
 
