@@ -35,7 +35,11 @@ func (l *load) dial(ctx context.Context, url string) (*websocket.Conn, error) {
 	defer cancel()
 	var opts websocket.DialOptions
 	if l.t.kind == "bs" {
-		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + l.t.key}}
+		cred := l.t.key
+		if l.t.wsCred != "" {
+			cred = l.t.wsCred
+		}
+		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + cred}}
 	}
 	ws, _, err := websocket.Dial(dctx, url, &opts)
 	if err != nil {

@@ -43,6 +43,7 @@ type config struct {
 	url, key   string
 	jsonPath   string
 	baseline   bool
+	tokens     bool
 	cpuProfile string
 	quick      bool
 	serverArgs []string
@@ -105,6 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.key, "key", os.Getenv("BS_KEY"), "API key for --url (env BS_KEY)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "write one JSON object per scenario and target to this file")
 	fs.BoolVar(&cfg.baseline, "baseline", false, "also run against the bare relay")
+	fs.BoolVar(&cfg.tokens, "tokens", false, "the load authenticates with an end-user token (grants *:rw) instead of the API key")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "have the server child write a CPU profile of its run here (FILE.<scenario> when several run; cold: the replay run's)")
 	fs.BoolVar(&cfg.quick, "quick", false, "small counts: a smoke run")
 	fs.Func("server-flag", "pass a flag to the server child, e.g. --server-flag=--sync=normal (repeatable)", func(v string) error {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/better-state/better-state/runtime/server"
 )
 
 // target is what a scenario runs against: the Better-State server or the
@@ -24,6 +26,7 @@ type target struct {
 	kind    string // "bs" or "relay"
 	httpURL string // http://host:port
 	key     string // API key (bs)
+	wsCred  string // what WebSocket clients authenticate with, if not key: an end-user token (--tokens)
 	cmd     *exec.Cmd
 	dir     string // the child's temp dir, removed by stop
 	db      string // the child's database (bs)
@@ -63,6 +66,23 @@ func startBS(ctx context.Context, cfg *config, extra ...string) (*target, error)
 		return nil, err
 	}
 	t := &target{kind: "bs", dir: dir, db: filepath.Join(dir, "bench.db"), key: "bsbench-" + randomHex(8)}
+	if cfg.tokens {
+		// The load's connections authenticate with an end-user token
+		// granting every key, which the server checks (HS256).
+		secret := []byte(randomHex(32))
+		file := filepath.Join(dir, "token.secret")
+		if err := os.WriteFile(file, secret, 0o600); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		tok, err := server.MintToken(secret, server.DefaultNamespace, "bench", []string{"*:rw"}, 24*time.Hour)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		t.wsCred = tok
+		extra = append(extra, "--token-secret-file", file)
+	}
 	if err := t.startServe(ctx, cfg, extra...); err != nil {
 		os.RemoveAll(dir)
 		return nil, err

@@ -23,8 +23,9 @@ import (
 // TokenKeys verify end-user tokens: HS256 with a shared secret, or EdDSA
 // (Ed25519) or RS256 with the public key of the signer.
 type TokenKeys struct {
-	Secret    []byte           // HS256; at least 32 bytes
-	PublicKey crypto.PublicKey // ed25519.PublicKey or *rsa.PublicKey
+	Secret    []byte                      // HS256; at least 32 bytes
+	PublicKey crypto.PublicKey            // ed25519.PublicKey or *rsa.PublicKey
+	Set       map[string]crypto.PublicKey // by kid (LoadTokenJWKS): the token's kid picks the key
 }
 
 // TokenClaims are the claims of an end-user token.
@@ -85,16 +86,22 @@ func (k *TokenKeys) verify(tok string, now time.Time) (principal, *access, error
 	if k == nil {
 		return principal{}, nil, errTokensOff
 	}
-	method, key := "HS256", any(k.Secret)
-	switch pk := k.PublicKey.(type) {
-	case ed25519.PublicKey:
-		method, key = "EdDSA", pk
-	case *rsa.PublicKey:
-		method, key = "RS256", pk
-	}
 	var c TokenClaims
-	_, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return key, nil },
-		jwt.WithValidMethods([]string{method}), jwt.WithExpirationRequired(), jwt.WithLeeway(tokenLeeway),
+	_, err := jwt.ParseWithClaims(tok, &c, func(t *jwt.Token) (any, error) {
+		key := k.PublicKey
+		if k.Set != nil {
+			kid, _ := t.Header["kid"].(string)
+			if key = k.Set[kid]; key == nil {
+				return nil, fmt.Errorf("no key %q in the key set", kid)
+			}
+		} else if key == nil {
+			key = k.Secret
+		}
+		if alg := methodOf(key); t.Method.Alg() != alg {
+			return nil, fmt.Errorf("signed with %s, but its key is for %s", t.Method.Alg(), alg)
+		}
+		return key, nil
+	}, jwt.WithValidMethods([]string{"HS256", "EdDSA", "RS256"}), jwt.WithExpirationRequired(), jwt.WithLeeway(tokenLeeway),
 		jwt.WithTimeFunc(func() time.Time { return now }))
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
@@ -116,12 +123,29 @@ func (k *TokenKeys) verify(tok string, now time.Time) (principal, *access, error
 	return principal{KeyID: tokenKeyID + c.Subject, Namespace: c.Namespace, Actor: c.Subject, Role: RoleClient, Access: a}, a, nil
 }
 
+// methodOf is the JWT algorithm a verification key is for.
+func methodOf(key any) string {
+	switch key.(type) {
+	case ed25519.PublicKey:
+		return "EdDSA"
+	case *rsa.PublicKey:
+		return "RS256"
+	}
+	return "HS256"
+}
+
 // MintToken signs a token for actor of namespace ns with the given grants
 // (PATTERN:MODE) and lifetime, with key: a []byte secret (HS256), an
 // ed25519.PrivateKey (EdDSA) or an *rsa.PrivateKey (RS256). The app's
 // backend does the same with any JWT library; `SERVER tokens mint` uses it
 // for development and tests.
 func MintToken(key any, ns, actor string, grants []string, ttl time.Duration) (string, error) {
+	return MintTokenKid(key, "", ns, actor, grants, ttl)
+}
+
+// MintTokenKid is MintToken with a "kid" header naming the key, for a
+// server that holds a key set (--token-jwks-file).
+func MintTokenKid(key any, kid, ns, actor string, grants []string, ttl time.Duration) (string, error) {
 	if ns == "" || actor == "" {
 		return "", errors.New("tokens: a token needs a namespace and an actor")
 	}
@@ -151,7 +175,11 @@ func MintToken(key any, ns, actor string, grants []string, ttl time.Duration) (s
 	if grants == nil {
 		c.Grants = []string{}
 	}
-	return jwt.NewWithClaims(method, c).SignedString(key)
+	t := jwt.NewWithClaims(method, c)
+	if kid != "" {
+		t.Header["kid"] = kid
+	}
+	return t.SignedString(key)
 }
 
 // tokenKeyID prefixes the KeyID of a token's principal.

@@ -103,6 +103,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	presenceTick := fs.Duration("presence-tick", d.PresenceTick, "presence changes of a key are sent at most once per tick")
 	tokenSecret := fs.String("token-secret-file", "", "file holding the HS256 secret (32 bytes or more) of end-user tokens")
 	tokenPublic := fs.String("token-public-key-file", "", "PEM file of the Ed25519 (EdDSA) or RSA (RS256) public key of end-user tokens")
+	tokenJWKS := fs.String("token-jwks-file", "", "JSON Web Key Set of the Ed25519 and RSA public keys of end-user tokens, chosen by each token's kid")
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns, or scheme://host patterns) allowed to open WebSockets and to call REST (CORS)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
@@ -143,6 +144,13 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 		originList = strings.Split(*origins, ",")
 	}
 	tokens, err := server.LoadTokenKeys(*tokenSecret, *tokenPublic)
+	if err == nil && *tokenJWKS != "" {
+		if tokens != nil {
+			err = errors.New("tokens: give one of --token-secret-file, --token-public-key-file and --token-jwks-file")
+		} else {
+			tokens, err = server.LoadTokenJWKS(*tokenJWKS)
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2

@@ -39,6 +39,7 @@ func tokensCmd(args []string, stdout, stderr io.Writer) int {
 	ttl := fs.Duration("ttl", time.Hour, "lifetime")
 	secretFile := fs.String("token-secret-file", "", "HS256 secret (the server's --token-secret-file)")
 	keyFile := fs.String("token-private-key-file", "", "PEM PKCS #8 Ed25519 or RSA private key (the server holds its public key)")
+	kid := fs.String("kid", "", "the key's id in the server's key set (--token-jwks-file)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -47,7 +48,7 @@ func tokensCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	tok, err := server.MintToken(key, *ns, *actor, grants, *ttl)
+	tok, err := server.MintTokenKid(key, *kid, *ns, *actor, grants, *ttl)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2

@@ -4,8 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,5 +107,63 @@ func TestTokensMintWithEd25519(t *testing.T) {
 	}
 	if out, _, _ := cmd(t, "keys", "list", "--db", db); !strings.Contains(out, "c-{actor}:r") {
 		t.Fatalf("keys list: %q", out)
+	}
+}
+
+// TestTokensWithAKeySetAndRS256: a server with a JSON Web Key Set takes
+// tokens signed by any of its keys (chosen by kid: an Ed25519 and an RSA
+// one), and refuses a kid it does not hold or a key used for another
+// algorithm.
+func TestTokensWithAKeySetAndRS256(t *testing.T) {
+	dir := t.TempDir()
+	edPub, edPriv, _ := ed25519.GenerateKey(rand.Reader)
+	rsaPriv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	set := fmt.Sprintf(`{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"ed-1","x":%q},{"kty":"RSA","kid":"rsa-1","n":%q,"e":%q}]}`,
+		b64(edPub), b64(rsaPriv.N.Bytes()), b64(big.NewInt(int64(rsaPriv.E)).Bytes()))
+	jwks := filepath.Join(dir, "jwks.json")
+	os.WriteFile(jwks, []byte(set), 0o644)
+	keys, err := server.LoadTokenJWKS(jwks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := servertest.Start(t, servertest.Register(counter.Register), servertest.Config(func(c *server.Config) { c.Tokens = keys }))
+	mint := func(key any, kid string) string {
+		tok, err := server.MintTokenKid(key, kid, "default", "ann", []string{"*:rw"}, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, tc := range []struct {
+		name, tok string
+		ok        bool
+	}{
+		{"EdDSA by kid", mint(edPriv, "ed-1"), true},
+		{"RS256 by kid", mint(rsaPriv, "rsa-1"), true},
+		{"an unknown kid", mint(edPriv, "ed-2"), false},
+		{"the RSA kid signed with Ed25519", mint(edPriv, "rsa-1"), false},
+		{"no kid", mint(edPriv, ""), false},
+		{"HS256 with the key set", mint([]byte("0123456789abcdef0123456789abcdef"), "ed-1"), false},
+	} {
+		req, _ := http.NewRequest("GET", s.HTTPURL+"/v1/types", nil)
+		req.Header.Set("Authorization", "Bearer "+tc.tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if ok := resp.StatusCode == 200; ok != tc.ok {
+			t.Errorf("%s: status %d", tc.name, resp.StatusCode)
+		}
+	}
+	for _, bad := range []string{`{"keys":[]}`, `{"keys":[{"kty":"EC","kid":"x"}]}`, `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"AA"}]}`, `nope`} {
+		os.WriteFile(jwks, []byte(bad), 0o644)
+		if _, err := server.LoadTokenJWKS(jwks); err == nil {
+			t.Errorf("key set %s taken", bad)
+		}
 	}
 }
