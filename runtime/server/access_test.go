@@ -130,23 +130,25 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST mutation", func(c string) string {
 			return restOutcome(t, s, c, "POST", state+"/mutations", `{"name":"Add","args":{"title":"r"}}`)
 		}},
+		{"GET types", func(c string) string { return restOutcome(t, s, c, "GET", "/v1/types", "") }},
 		{"GET states (admin)", func(c string) string { return restOutcome(t, s, c, "GET", "/v1/namespaces/default/states", "") }},
+		{"GET namespaces (admin)", func(c string) string { return restOutcome(t, s, c, "GET", "/v1/namespaces", "") }},
 		{"DELETE (admin)", func(c string) string {
 			return restOutcome(t, s, c, "DELETE", "/v1/namespaces/default/states/list-ann-gone", "")
 		}},
 	}
 	// want[credential] lists each op's outcome, in the order of ops.
 	want := map[string]string{
-		"none":                              "unauthorized unauthorized unauthorized | 401 unauthorized ×7",
-		"wrong":                             "unauthorized unauthorized unauthorized | 401 unauthorized ×7",
-		"expired token":                     "token_expired token_expired token_expired | 401 token_expired ×7",
-		"token of another namespace":        "forbidden forbidden forbidden | 403 forbidden ×7",
-		"token without a grant for the key": "forbidden forbidden forbidden | 403 forbidden ×7",
-		"read-only grant":                   "ok forbidden ok | ok ok ok ok 403 forbidden 403 forbidden 403 forbidden",
-		"grant by pattern":                  "ok ok ok | ok ok ok ok ok 403 forbidden 403 forbidden",
-		"API key with a read grant":         "ok forbidden ok | ok ok ok ok 403 forbidden 403 forbidden 403 forbidden",
-		"admin key":                         "ok ok ok | ok ok ok ok ok ok 404 not_found",
-		"revoked key":                       "unauthorized unauthorized unauthorized | 401 unauthorized ×7",
+		"none":                              "unauthorized unauthorized unauthorized | 401 unauthorized ×9",
+		"wrong":                             "unauthorized unauthorized unauthorized | 401 unauthorized ×9",
+		"expired token":                     "token_expired token_expired token_expired | 401 token_expired ×9",
+		"token of another namespace":        "forbidden forbidden forbidden | 403 forbidden 403 forbidden 403 forbidden 403 forbidden 403 forbidden ok 403 forbidden 403 forbidden 403 forbidden",
+		"token without a grant for the key": "forbidden forbidden forbidden | 403 forbidden 403 forbidden 403 forbidden 403 forbidden 403 forbidden ok 403 forbidden 403 forbidden 403 forbidden",
+		"read-only grant":                   "ok forbidden ok | ok ok ok ok 403 forbidden ok 403 forbidden 403 forbidden 403 forbidden",
+		"grant by pattern":                  "ok ok ok | ok ok ok ok ok ok 403 forbidden 403 forbidden 403 forbidden",
+		"API key with a read grant":         "ok forbidden ok | ok ok ok ok 403 forbidden ok 403 forbidden 403 forbidden 403 forbidden",
+		"admin key":                         "ok ok ok | ok ok ok ok ok ok ok ok 404 not_found",
+		"revoked key":                       "unauthorized unauthorized unauthorized | 401 unauthorized ×9",
 	}
 	time.Sleep(time.Until(time.Now().Add(3500 * time.Millisecond))) // the expired token's second and leeway
 	for _, c := range creds {
