@@ -11,7 +11,7 @@
 // Errors after which reconnecting cannot help (docs/PROTOCOL.md, "Errors").
 const TERMINAL = new Set(["unauthorized", "forbidden", "client_taken", "replaced", "bad_version", "bad_request"]);
 // Errors that end one key's subscription until the app changes something.
-const KEY_FATAL = new Set(["unknown_type", "schema_mismatch", "type_mismatch", "bad_key", "too_many_keys"]);
+const KEY_FATAL = new Set(["unknown_type", "schema_mismatch", "type_mismatch", "bad_key", "too_many_keys", "forbidden"]);
 
 // A refusal of a mutation (rej), or a terminal error of the server (err).
 class ServerError extends Error {
@@ -490,6 +490,25 @@ class Doc {
       case "not_subscribed":
         this.sub();
         return;
+      case "forbidden":
+        if (m.mid) {
+          // The credential may not write this key: the mutation is
+          // refused for good (the server did not count it; the queue is
+          // renumbered after the next synced).
+          const i = this.pending.findIndex((e) => e.mid === m.mid);
+          if (i >= 0) {
+            const [e] = this.pending.splice(i, 1);
+            this.save();
+            const err = new ServerError(m);
+            const w = this.waiters.get(e.lid);
+            this.waiters.delete(e.lid);
+            if (w) w.reject(err);
+            else this.c.onError(err);
+          }
+          this.sub();
+          return;
+        }
+        break; // a refused subscription: the key is out of reach
     }
     if (KEY_FATAL.has(m.code)) {
       this.fail(new ServerError(m));

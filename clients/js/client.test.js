@@ -326,3 +326,19 @@ test("a wrong key is terminal, not offline", { skip }, async (t) => {
   await assert.rejects(doc.mutate("Add", { title: "x" }), (e) => e.code === "unauthorized");
   await assert.rejects(c.open(freshKey("auth"), TYPE).idle(), (e) => e.code === "unauthorized");
 });
+
+test("a read-only token: mutations and keys out of reach are refused, not retried", { skip }, async (t) => {
+  const token = process.env.BS_READONLY_TOKEN;
+  const k = freshKey("readonly").replace(/^js-/, "js-readonly-");
+  // The admin makes the key; the reader may read it.
+  const admin = client(t).open(k, TYPE);
+  await admin.mutate("Add", { title: "seen" });
+  const c = client(t, { key: token });
+  const doc = c.open(k, TYPE);
+  await until(doc, (s) => titles(s).length === 1, "the reader sees the list");
+  await assert.rejects(within(doc.mutate("Add", { title: "no" }), 5000, "a write"), (e) => e.code === "forbidden");
+  await idle(doc);
+  const other = c.open(freshKey("elsewhere"), TYPE);
+  await assert.rejects(within(other.idle(), 5000, "a key out of reach"), (e) => e.code === "forbidden");
+  assert.deepStrictEqual(titles((await serverState(k)).state), ["seen"]);
+});

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,9 +41,18 @@ func TestNode(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	const key = "bs-js-test-key"
+	secret := filepath.Join(t.TempDir(), "token.secret")
+	if err := os.WriteFile(secret, []byte("the js tests' token secret, 32 bytes or more"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mint := exec.Command(filepath.Join(bin, "todos-server"), "tokens", "mint", "--token-secret-file", secret, "--actor", "reader", "--grant", "js-readonly-*:r", "--ttl", "1h")
+	readOnly, err := mint.Output()
+	if err != nil {
+		t.Fatalf("tokens mint: %v", err)
+	}
 	// A low mutation rate, so that the pacing scenario meets the limit.
 	srv := exec.Command(filepath.Join(bin, "todos-server"), "--addr", addr, "--db", filepath.Join(t.TempDir(), "js.db"),
-		"--dev-key", key, "--rate", "40", "--burst", "20", "--log-level", "warn")
+		"--dev-key", key, "--rate", "40", "--burst", "20", "--log-level", "warn", "--token-secret-file", secret)
 	var logs bytes.Buffer
 	srv.Stdout, srv.Stderr = &logs, &logs
 	if err := srv.Start(); err != nil {
@@ -68,7 +78,7 @@ func TestNode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	run := exec.CommandContext(ctx, node, "--test")
-	run.Env = append(os.Environ(), "BS_HTTP="+httpURL, "BS_KEY="+key, "BS_TODOS_CLI="+filepath.Join(bin, "todos"))
+	run.Env = append(os.Environ(), "BS_HTTP="+httpURL, "BS_KEY="+key, "BS_TODOS_CLI="+filepath.Join(bin, "todos"), "BS_READONLY_TOKEN="+strings.TrimSpace(string(readOnly)))
 	out, err := run.CombinedOutput()
 	if err != nil {
 		t.Fatalf("node --test: %v\n%s", err, out)

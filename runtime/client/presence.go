@@ -25,6 +25,7 @@ type presenceSub struct {
 	fn     func([]protocol.Member)
 	signal chan struct{}
 	done   chan struct{}
+	cancel func()
 }
 
 // SetPresence sets this client's presence on the key (nil clears it): the
@@ -148,7 +149,7 @@ func (s *Store) SubscribePresence(fn func([]protocol.Member)) (cancel func()) {
 		}
 	}()
 	var once sync.Once
-	return func() {
+	sub.cancel = func() {
 		once.Do(func() {
 			s.pres.mu.Lock()
 			delete(s.pres.subs, sub)
@@ -156,6 +157,17 @@ func (s *Store) SubscribePresence(fn func([]protocol.Member)) (cancel func()) {
 			close(sub.done)
 			<-stopped
 		})
+	}
+	return sub.cancel
+}
+
+// stopPresenceSubscribers ends every presence subscription (Close).
+func (s *Store) stopPresenceSubscribers() {
+	s.pres.mu.Lock()
+	subs := slices.Collect(maps.Keys(s.pres.subs))
+	s.pres.mu.Unlock()
+	for _, sub := range subs {
+		sub.cancel()
 	}
 }
 

@@ -186,7 +186,7 @@ func (s *Store) applyOwn(state any, p pendingRow) error {
 	}
 	ctx := s.ownCtx(p)
 	if s.typ.WriteRule != nil {
-		if err := s.typ.WriteRule(state, ctx, p.Name); err != nil {
+		if err := writeRule(s.typ, state, ctx, p.Name); err != nil {
 			return err
 		}
 	}

@@ -53,6 +53,7 @@ func (s *Store) changed() {
 }
 
 func (s *Store) stopSubscribers() {
+	s.stopPresenceSubscribers()
 	s.subsMu.Lock()
 	subs := s.subs
 	s.subs = map[*subscriber]struct{}{}

@@ -48,7 +48,9 @@ func (c *Client) refreshTokens(ctx context.Context, l link, tok string) {
 		if !ok {
 			return
 		}
-		t := time.NewTimer(time.Until(refreshAt(time.Now(), exp)))
+		// At least a second apart: a source that returns the same token,
+		// or a clock ahead of the minter's, must not spin.
+		t := time.NewTimer(max(time.Second, time.Until(refreshAt(time.Now(), exp))))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -56,19 +58,16 @@ func (c *Client) refreshTokens(ctx context.Context, l link, tok string) {
 		case <-t.C:
 		}
 		next, err := c.opts.TokenSource(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			// Try again soon; if the token expires meanwhile, the server
-			// ends the connection, and the next one asks for a token.
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			// Keep the last token and try again (a second later at
+			// least); if it expires meanwhile, the server ends the
+			// connection and the next one asks for a token.
 			c.log.Warn("client: TokenSource failed; retrying", "err", err)
-			tok = ""
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
+			continue
+		case next == tok:
 			continue
 		}
 		if err := l.send(protocol.Encode(&protocol.Msg{T: protocol.TAuth, Auth: next})); err != nil {

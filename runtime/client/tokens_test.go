@@ -61,3 +61,43 @@ func TestTokenSourceRefreshesOnTheLiveConnection(t *testing.T) {
 		t.Fatalf("WaitSynced %v, store error %v", err, other.Store().Err())
 	}
 }
+
+// TestTokenSourceIsNotSpun: a source that returns the same token each time
+// (a cache) is asked at most once a second, and one failure does not stop
+// the refreshing.
+func TestTokenSourceIsNotSpun(t *testing.T) {
+	secret := []byte("a-test-secret-of-more-than-32-bytes-for-hs256")
+	s := servertest.Start(t, servertest.Register(todos.Register), servertest.Config(func(c *server.Config) {
+		c.Tokens = &server.TokenKeys{Secret: secret}
+	}))
+	cached, err := server.MintToken(secret, "default", "ann", []string{"list-{actor}-*:rw"}, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	c := dial(t, s.URL, "", func(o *client.Options) {
+		o.APIKey = ""
+		o.TokenSource = func(ctx context.Context) (string, error) {
+			n := calls.Add(1)
+			if n == 2 {
+				return "", fmt.Errorf("the backend is down once")
+			}
+			if n < 4 {
+				return cached, nil
+			}
+			return server.MintToken(secret, "default", "ann", []string{"list-{actor}-*:rw"}, time.Hour)
+		}
+	})
+	open(t, c, "list-ann-1")
+	waitSynced(t, c)
+	time.Sleep(6 * time.Second)
+	if n := calls.Load(); n > 9 {
+		t.Fatalf("TokenSource called %d times in 6 s", n)
+	}
+	if n := calls.Load(); n < 4 {
+		t.Fatalf("TokenSource called %d times: refreshing stopped after a failure", n)
+	}
+	if st := c.Status(); !st.Online {
+		t.Fatal("the connection did not outlive its cached token")
+	}
+}

@@ -223,6 +223,7 @@ func (r *room) apply(client string, mid uint64, actor, name string, raw json.Raw
 	if r.npatch > 0 {
 		o.patch = r.patchFrame(&ev, prev, enc)
 	}
+	o.revoke = r.refusedReaders()
 	r.out = append(r.out, o)
 }
 

@@ -26,6 +26,12 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 		return
 	}
 	typ, _ := r.srv.reg.Lookup(m.Type) // checked by the connection
+	if !r.exists && !c.can(key, true) {
+		// Creating a key (and choosing its type) is a write.
+		c.sendErr(protocol.CodeForbidden, key, 0, "%q does not exist, and this credential may only read it: a read grant does not create keys", key)
+		r.refuseSub(c)
+		return
+	}
 	if !r.exists {
 		if err := r.create(typ); err != nil {
 			e := r.srv.storageAPIError("create key", r.id, err)

@@ -297,7 +297,7 @@ func (c *conn) hello(m *protocol.Msg) bool {
 		c.fail(errorf(403, protocol.CodeForbidden, "this API key belongs to namespace %q, not %q", c.p.Namespace, m.Namespace))
 		return false
 	}
-	c.acc.Store(c.p.Access)
+	c.acc.Store(accessOf(c.p))
 	if e := c.srv.claimClient(c.ctx, c.p, m.Client); e != nil {
 		c.fail(e)
 		return false

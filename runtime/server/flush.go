@@ -58,7 +58,6 @@ func (r *room) flush() {
 	if r.firstSeq == 0 && len(w.Events) > 0 {
 		r.firstSeq = w.Events[0].Seq
 	}
-	changed := len(w.Events) > 0
 	*w = storage.Write{}
 	for _, o := range out {
 		switch {
@@ -68,6 +67,14 @@ func (r *room) flush() {
 					c.enqueueShared(o.patch)
 				} else {
 					c.enqueueShared(o.frame)
+				}
+			}
+			// A reader the read rule refuses from this event on hears
+			// nothing after it.
+			for _, rv := range o.revoke {
+				if _, ok := r.subs[rv.c]; ok {
+					rv.c.sendErr(rv.e.Code, r.id.key, 0, "%s", rv.e.Message)
+					r.refuseSub(rv.c)
 				}
 			}
 			r.remember(o.seq, o.frame, o.patch)
@@ -83,9 +90,6 @@ func (r *room) flush() {
 				}
 			}
 		}
-	}
-	if changed {
-		r.recheckReaders()
 	}
 }
 

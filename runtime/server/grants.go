@@ -31,6 +31,9 @@ func ParseGrant(s, actor string) (Grant, error) {
 	if i <= 0 {
 		return Grant{}, fmt.Errorf("grant %q: want PATTERN:MODE, as in list-{actor}-*:rw", s)
 	}
+	if strings.Contains(s[:i], "{actor}") && strings.ContainsAny(actor, "*?") {
+		return Grant{}, fmt.Errorf("grant %q: actor %q holds * or ?, which {actor} would turn into wildcards", s, actor)
+	}
 	pat, mode := strings.ReplaceAll(s[:i], "{actor}", actor), s[i+1:]
 	if checkKey(strings.NewReplacer("*", "x", "?", "x").Replace(pat)) != nil {
 		return Grant{}, fmt.Errorf("grant %q: a pattern is a key (letters, digits, -_.:@~+=) with * and ?, not %q", s, pat)
@@ -60,6 +63,21 @@ type access struct {
 	grants  []Grant   // nil: every key of the namespace
 	expires time.Time // zero: never (API keys)
 	token   bool      // an end-user token, not an API key
+	keyID   string    // the API key's id, for revocation ("" for tokens and the dev key)
+}
+
+// accessOf is what principal p allows, as a connection keeps it: auth
+// replaces it whole, key id included, so that revoking the key a
+// connection now runs on reaches it.
+func accessOf(p principal) *access {
+	a := &access{}
+	if p.Access != nil {
+		*a = *p.Access
+	}
+	if !a.token && p.KeyID != devKeyID {
+		a.keyID = p.KeyID
+	}
+	return a
 }
 
 // can reports whether the credential may read (write false) or write key.
@@ -113,7 +131,7 @@ func (c *conn) refresh(m *protocol.Msg) {
 		c.sendErr(protocol.CodeForbidden, "", 0, "auth: the new credential is actor %q of namespace %q; this connection is actor %q of %q", p.Actor, p.Namespace, c.p.Actor, c.p.Namespace)
 		return
 	}
-	c.acc.Store(p.Access)
+	c.acc.Store(accessOf(p))
 	c.mu.Lock()
 	var lost []string
 	for k := range c.keys {

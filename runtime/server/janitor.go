@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -59,7 +58,10 @@ func (s *Server) janitor() {
 
 func (s *Server) look(c *conn, now time.Time) {
 	if a := c.acc.Load(); a != nil && a.expired(s.now()) {
-		s.log.Debug("closing a connection whose token expired", "client", c.client)
+		c.mu.Lock()
+		client := c.client
+		c.mu.Unlock()
+		s.log.Debug("closing a connection whose token expired", "client", client)
 		c.fail(errorf(401, protocol.CodeTokenExpired, "the token expired; refresh it with auth before it does"))
 		return
 	}
@@ -97,11 +99,13 @@ func (s *Server) recheckKeys(conns []*conn) {
 	valid := map[string]bool{}
 	for _, c := range conns {
 		c.mu.Lock()
-		id, client := c.p.KeyID, c.client
+		client := c.client
 		c.mu.Unlock()
-		if id == "" || id == devKeyID || strings.HasPrefix(id, tokenKeyID) {
-			continue // tokens end by expiring (look), not by revocation
+		a := c.acc.Load()
+		if a == nil || a.keyID == "" {
+			continue // not greeted yet, the dev key, or a token (they end by expiring: look)
 		}
+		id := a.keyID
 		ok, seen := valid[id]
 		if !seen {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -134,6 +134,9 @@ func createKey(ctx context.Context, st storage.Store, spec KeySpec) (string, err
 	if spec.Actor == "" {
 		spec.Actor = id
 	}
+	if spec.Role == RoleAdmin && len(spec.Grants) > 0 {
+		return "", fmt.Errorf("server: an admin key reaches every key of its namespace; give grants to client keys")
+	}
 	for _, g := range spec.Grants {
 		if _, err := ParseGrant(g, spec.Actor); err != nil {
 			return "", fmt.Errorf("server: %w", err)

@@ -65,7 +65,7 @@ func (s *Server) authed(role string, h handlerFunc) http.HandlerFunc {
 				writeError(w, e)
 				return
 			}
-			if write := r.Method == http.MethodPost; !p.can(key, write) {
+			if write := r.Method != http.MethodGet; !p.can(key, write) {
 				writeError(w, errNotGranted(key, write))
 				return
 			}

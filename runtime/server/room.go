@@ -114,10 +114,11 @@ type readResult struct {
 
 // outcome is what to tell once the batch is durable.
 type outcome struct {
-	frame  []byte // ev frame to broadcast, or rej frame for client
-	patch  []byte // the patch frame of the event, made when a subscriber is in patch mode
-	seq    uint64 // for ev
-	client string // rej: the originator
+	frame  []byte    // ev frame to broadcast, or rej frame for client
+	patch  []byte    // the patch frame of the event, made when a subscriber is in patch mode
+	revoke []revoked // subscribers the read rule refuses after this event
+	seq    uint64    // for ev
+	client string    // rej: the originator
 	rest   *restMut
 	apiErr *apiError
 }

@@ -27,7 +27,7 @@ func (r *room) readRefused(actor, client string) *apiError {
 	if r.typ == nil || r.typ.ReadRule == nil || !r.exists {
 		return nil
 	}
-	err := r.typ.ReadRule(r.state, r.ruleCtx(actor, client))
+	err := safeRule(func() error { return r.typ.ReadRule(r.state, r.ruleCtx(actor, client)) })
 	if err == nil {
 		return nil
 	}
@@ -38,22 +38,37 @@ func (r *room) readRefused(actor, client string) *apiError {
 	return errorf(http.StatusForbidden, protocol.CodeForbidden, "the read rule of %s refuses %q: %s", r.typ.Name, actor, msg)
 }
 
-// recheckReaders ends the subscriptions that the read rule no longer
-// allows, after the state changed.
-func (r *room) recheckReaders() {
+// refusedReaders returns the subscribers the read rule no longer allows,
+// after an event changed the state, with the error to send them. flush
+// ends their subscriptions right after that event's broadcast, before
+// the next event of the batch goes out.
+func (r *room) refusedReaders() []revoked {
 	if r.typ == nil || r.typ.ReadRule == nil {
-		return
+		return nil
 	}
-	var lost []*conn
+	var out []revoked
 	for c := range r.subs {
 		if e := r.readRefused(c.p.Actor, c.client); e != nil {
-			c.sendErr(e.Code, r.id.key, 0, "%s", e.Message)
-			lost = append(lost, c)
+			out = append(out, revoked{c, e})
 		}
 	}
-	for _, c := range lost {
-		r.refuseSub(c)
-	}
+	return out
+}
+
+// revoked is a subscriber the read rule refused after an event.
+type revoked struct {
+	c *conn
+	e *apiError
+}
+
+// safeRule runs a rule; a panic is a refusal, never a crash.
+func safeRule(rule func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = contract.Errorf(protocol.CodeActionPanic, "the rule panicked: %v", p)
+		}
+	}()
+	return rule()
 }
 
 // writeRule runs the type's write rule, if any, before action: a refusal
@@ -62,7 +77,7 @@ func writeRule(t *contract.Type, state any, ctx schema.Ctx, action string) error
 	if t.WriteRule == nil {
 		return nil
 	}
-	return t.WriteRule(state, ctx, action)
+	return safeRule(func() error { return t.WriteRule(state, ctx, action) })
 }
 
 // actorLimits paces each actor's mutations, from all its connections and

@@ -72,8 +72,13 @@ func LoadTokenKeys(secretFile, publicKeyFile string) (*TokenKeys, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tokens: %s: %w", publicKeyFile, err)
 		}
-		switch k.(type) {
-		case ed25519.PublicKey, *rsa.PublicKey:
+		switch pk := k.(type) {
+		case ed25519.PublicKey:
+			return &TokenKeys{PublicKey: k}, nil
+		case *rsa.PublicKey:
+			if pk.N.BitLen() < 2048 {
+				return nil, fmt.Errorf("tokens: %s holds an RSA key of %d bits; use 2048 or more", publicKeyFile, pk.N.BitLen())
+			}
 			return &TokenKeys{PublicKey: k}, nil
 		}
 		return nil, fmt.Errorf("tokens: %s holds a %T; use Ed25519 (EdDSA) or RSA (RS256)", publicKeyFile, k)

@@ -246,6 +246,7 @@ func (d *describer) describeState(spec *ast.TypeSpec, dir *ast.Comment) (*model.
 		}
 	}
 	sort.Slice(st.Actions, func(i, j int) bool { return st.Actions[i].Name < st.Actions[j].Name })
+	d.promotedRules(st, named, spec)
 	return st, actions
 }
 

@@ -6,6 +6,7 @@ package load
 
 import (
 	"fmt"
+	"go/ast"
 	"go/types"
 	"strconv"
 	"strings"
@@ -101,4 +102,17 @@ func parseBytes(s string) (int, error) {
 		return 0, fmt.Errorf("a size is a number of bytes, KiB or MiB from 1 B to 1 GiB, as in 4KiB")
 	}
 	return n * mult, nil
+}
+
+// promotedRules refuses rules that st only gets from an embedded field:
+// bsgen describes the methods declared on the state, and a rule it does
+// not see would silently not be enforced.
+func (d *describer) promotedRules(st *model.State, named *types.Named, spec *ast.TypeSpec) {
+	ms := types.NewMethodSet(types.NewPointer(named))
+	for i := 0; i < ms.Len(); i++ {
+		sel := ms.At(i)
+		if name := sel.Obj().Name(); (name == readRule || name == writeRule) && len(sel.Index()) > 1 {
+			d.errorf(spec.Name.Pos(), "%s gets %s from an embedded field; declare it on %s itself, calling the embedded one, so that the server runs it", st.Name, name, st.Name)
+		}
+	}
 }

@@ -54,6 +54,22 @@ type Other struct {
 	N int64
 }
 
+// Access holds a rule that a state embeds.
+type Access struct {
+	Members []string
+}
+
+// ReadRule lets the members read.
+func (a Access) ReadRule(ctx schema.Ctx) error { return nil }
+
+// Doc gets its read rule from Access.
+//
+//bs:state
+type Doc struct {
+	Access
+	Text string
+}
+
 // Third has a size that is not one.
 //
 //bs:state maxstate=lots
