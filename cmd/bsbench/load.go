@@ -53,6 +53,14 @@ func (l *load) dial(ctx context.Context, url string) (*websocket.Conn, error) {
 // subscribed (returning the snap's state n, if a snap came), or a relay
 // connection to the key's room.
 func (l *load) connect(ctx context.Context, client, key string) (*websocket.Conn, error) {
+	return l.connectWith(ctx, client, key, func(ws *websocket.Conn) error {
+		_, err := l.sub(ctx, ws, key, nil)
+		return err
+	})
+}
+
+// connectWith is connect with another way to subscribe.
+func (l *load) connectWith(ctx context.Context, client, key string, sub func(*websocket.Conn) error) (*websocket.Conn, error) {
 	if l.t.kind == "relay" {
 		return l.dial(ctx, l.t.relayURL(key))
 	}
@@ -64,7 +72,7 @@ func (l *load) connect(ctx context.Context, client, key string) (*websocket.Conn
 		ws.CloseNow()
 		return nil, err
 	}
-	if _, err := l.sub(ctx, ws, key, nil); err != nil {
+	if err := sub(ws); err != nil {
 		ws.CloseNow()
 		return nil, err
 	}

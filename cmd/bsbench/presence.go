@@ -171,27 +171,14 @@ func (l *load) presence(ctx context.Context, p params) error {
 // subscription with presence that waits for the whole set (bs); a relay
 // connection to the key's room.
 func (l *load) presenceConnect(ctx context.Context, client, key string) (*websocket.Conn, error) {
-	if l.t.kind == "relay" {
-		return l.dial(ctx, l.t.relayURL(key))
-	}
-	ws, err := l.dial(ctx, l.t.wsURL())
-	if err != nil {
-		return nil, err
-	}
-	if err := l.hello(ctx, ws, client); err != nil {
-		ws.CloseNow()
-		return nil, err
-	}
-	m := &protocol.Msg{T: protocol.TSub, Key: key, Type: counter.CounterType.Name, FP: counter.CounterType.Fingerprint, Presence: true}
-	if err := write(ws, protocol.Encode(m)); err != nil {
-		ws.CloseNow()
-		return nil, err
-	}
-	if _, err := until(ctx, ws, func(m *protocol.Msg) bool { return m.T == protocol.TPresence && m.Full }); err != nil {
-		ws.CloseNow()
-		return nil, err
-	}
-	return ws, nil
+	return l.connectWith(ctx, client, key, func(ws *websocket.Conn) error {
+		m := &protocol.Msg{T: protocol.TSub, Key: key, Type: counter.CounterType.Name, FP: counter.CounterType.Fingerprint, Presence: true}
+		if err := write(ws, protocol.Encode(m)); err != nil {
+			return err
+		}
+		_, err := until(ctx, ws, func(m *protocol.Msg) bool { return m.T == protocol.TPresence && m.Full })
+		return err
+	})
 }
 
 // presenceReader reads member i's connection until it closes: an observer
