@@ -18,14 +18,7 @@ type presenceState struct {
 	mu      sync.Mutex
 	mine    json.RawMessage // nil: none
 	members map[string]protocol.Member
-	subs    map[*presenceSub]struct{}
-}
-
-type presenceSub struct {
-	fn     func([]protocol.Member)
-	signal chan struct{}
-	done   chan struct{}
-	cancel func()
+	subs    subscribers
 }
 
 // SetPresence sets this client's presence on the key (nil clears it): the
@@ -111,14 +104,8 @@ func (s *Store) applyPresence(m *protocol.Msg) {
 	for _, id := range m.Left {
 		delete(p.members, id)
 	}
-	subs := slices.Collect(maps.Keys(p.subs))
 	p.mu.Unlock()
-	for _, sub := range subs {
-		select {
-		case sub.signal <- struct{}{}:
-		default:
-		}
-	}
+	p.subs.signal()
 }
 
 // forgetPresence empties everyone's presence: offline, the client does not
@@ -128,47 +115,7 @@ func (s *Store) forgetPresence() { s.applyPresence(&protocol.Msg{Full: true}) }
 // SubscribePresence calls fn with the members now and after each change, on
 // a goroutine of its own, coalescing bursts, until cancel is called.
 func (s *Store) SubscribePresence(fn func([]protocol.Member)) (cancel func()) {
-	sub := &presenceSub{fn: fn, signal: make(chan struct{}, 1), done: make(chan struct{})}
-	s.pres.mu.Lock()
-	if s.pres.subs == nil {
-		s.pres.subs = map[*presenceSub]struct{}{}
-	}
-	s.pres.subs[sub] = struct{}{}
-	s.pres.mu.Unlock()
-	sub.signal <- struct{}{}
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-sub.signal:
-				fn(s.Members())
-			case <-sub.done:
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	sub.cancel = func() {
-		once.Do(func() {
-			s.pres.mu.Lock()
-			delete(s.pres.subs, sub)
-			s.pres.mu.Unlock()
-			close(sub.done)
-			<-stopped
-		})
-	}
-	return sub.cancel
-}
-
-// stopPresenceSubscribers ends every presence subscription (Close).
-func (s *Store) stopPresenceSubscribers() {
-	s.pres.mu.Lock()
-	subs := slices.Collect(maps.Keys(s.pres.subs))
-	s.pres.mu.Unlock()
-	for _, sub := range subs {
-		sub.cancel()
-	}
+	return s.pres.subs.add(func() { fn(s.Members()) })
 }
 
 // Presence is the typed presence of one key, P being the presence type

@@ -32,14 +32,13 @@ type Store struct {
 	dirty     bool // confirmed changed since it was saved
 	err       error
 
-	subsMu sync.Mutex
-	subs   map[*subscriber]struct{}
+	subs subscribers // of the view (subscribe.go)
 
 	pres presenceState // presence.go
 }
 
 func newStore(c *Client, t *contract.Type, key string) (*Store, error) {
-	s := &Store{c: c, typ: t, key: key, confirmed: t.New(), subs: map[*subscriber]struct{}{}}
+	s := &Store{c: c, typ: t, key: key, confirmed: t.New()}
 	if c.disk == nil {
 		return s, nil
 	}
@@ -185,10 +184,8 @@ func (s *Store) applyOwn(state any, p pendingRow) error {
 		return contract.Errorf(protocol.CodeArgsTooLarge, "%s takes at most %d bytes of arguments (the schema's //bs:maxargs), not %d", p.Name, max, len(p.Args))
 	}
 	ctx := s.ownCtx(p)
-	if s.typ.WriteRule != nil {
-		if err := writeRule(s.typ, state, ctx, p.Name); err != nil {
-			return err
-		}
+	if err := s.typ.CheckWrite(state, ctx, p.Name); err != nil {
+		return err
 	}
 	return s.typ.Apply(state, ctx, p.Name, p.Args)
 }

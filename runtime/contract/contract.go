@@ -143,6 +143,34 @@ type Action[S any] interface {
 	ActionName(*S) string
 }
 
+// CheckRead runs the type's read rule, if it has one, for ctx's actor. A
+// panicking rule is recovered into a CodeActionPanic refusal.
+func (t *Type) CheckRead(state any, ctx schema.Ctx) (err error) {
+	if t.ReadRule == nil {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = Errorf(CodeActionPanic, "%s.ReadRule panicked: %v", t.Name, r)
+		}
+	}()
+	return t.ReadRule(state, ctx)
+}
+
+// CheckWrite runs the type's write rule, if it has one, before action. A
+// panicking rule is recovered into a CodeActionPanic refusal.
+func (t *Type) CheckWrite(state any, ctx schema.Ctx, action string) (err error) {
+	if t.WriteRule == nil {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = Errorf(CodeActionPanic, "%s.WriteRule panicked: %v", t.Name, r)
+		}
+	}()
+	return t.WriteRule(state, ctx, action)
+}
+
 // Apply runs an action on state through the type's dispatcher. A panicking
 // action is recovered into a CodeActionPanic error. Apply changes state in
 // place, also when the action fails half-way: callers that must not keep a

@@ -174,7 +174,7 @@ func (r *room) apply(client string, mid uint64, actor, name string, raw json.Raw
 		err = contract.Errorf(protocol.CodeArgsTooLarge, "%s takes at most %d bytes of arguments (the schema's //bs:maxargs), not %d", name, max, len(raw))
 	}
 	if err == nil {
-		err = writeRule(r.typ, r.state, eventCtx(r.id.key, r.epoch, &e), name)
+		err = r.typ.CheckWrite(r.state, eventCtx(r.id.key, r.epoch, &e), name)
 	}
 	if err == nil {
 		next = r.typ.Clone(r.state)

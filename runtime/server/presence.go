@@ -140,12 +140,7 @@ func (r *room) presenceSet() []byte {
 	if r.typ == nil || r.typ.Presence == nil {
 		return nil
 	}
-	msg := protocol.Msg{T: protocol.TPresence, Key: r.id.key, Full: true}
-	for _, id := range slices.Sorted(maps.Keys(r.pres.members)) {
-		mb := r.pres.members[id]
-		msg.Members = append(msg.Members, protocol.Member{Client: id, Actor: mb.actor, Data: mb.data})
-	}
-	return protocol.Encode(&msg)
+	return protocol.Encode(&protocol.Msg{T: protocol.TPresence, Key: r.id.key, Full: true, Members: r.members()})
 }
 
 // members lists the key's presence, for REST.
@@ -176,17 +171,9 @@ func (r *room) stopPresence() {
 // members of a key. A key nobody is subscribed to has none, and is not
 // loaded to say so.
 func (s *Server) presence(w http.ResponseWriter, r *http.Request, p principal) {
-	key := r.PathValue("key")
-	if e := checkKey(key); e != nil {
-		writeError(w, e)
+	key := r.PathValue("key") // checked by authed
+	if meta, err := s.store.State(r.Context(), p.Namespace, key); err == nil && !s.readRuleAllows(w, r, roomID{p.Namespace, key}, p, meta) {
 		return
-	}
-	if meta, err := s.store.State(r.Context(), p.Namespace, key); err == nil {
-		if typ, ok := s.reg.Lookup(meta.Type); ok && typ.ReadRule != nil {
-			if _, ok := s.stateMeta(w, r, roomID{p.Namespace, key}, p); !ok {
-				return
-			}
-		}
 	}
 	ch := make(chan []protocol.Member, 1)
 	if !s.sendIfActive(p.Namespace, key, roomMsg{kind: kindPresence, members: ch}) {

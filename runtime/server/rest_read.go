@@ -266,21 +266,29 @@ func (s *Server) stateMeta(w http.ResponseWriter, r *http.Request, id roomID, p 
 		writeError(w, s.notFoundState(err, id))
 		return meta, false
 	}
-	if typ, ok := s.reg.Lookup(meta.Type); ok && typ.ReadRule != nil {
-		// The read rule decides on the state: the key's room has it.
-		ch := make(chan readResult, 1)
-		if e := s.send(id.ns, id.key, roomMsg{kind: kindRead, read: ch, actor: p.Actor}); e != nil {
-			writeError(w, e)
-			return meta, false
-		}
-		res, ok := await(r.Context(), ch)
-		if !ok {
-			return meta, false
-		}
-		if res.err != nil {
-			writeError(w, res.err)
-			return meta, false
-		}
+	return meta, s.readRuleAllows(w, r, id, p, meta)
+}
+
+// readRuleAllows reports whether the read rule of the key's type, if it
+// has one, lets p read; when it does not, the answer has been written.
+func (s *Server) readRuleAllows(w http.ResponseWriter, r *http.Request, id roomID, p principal, meta storage.StateMeta) bool {
+	typ, ok := s.reg.Lookup(meta.Type)
+	if !ok || typ.ReadRule == nil {
+		return true
 	}
-	return meta, true
+	// The rule decides on the state: the key's room has it.
+	ch := make(chan readResult, 1)
+	if e := s.send(id.ns, id.key, roomMsg{kind: kindRead, read: ch, actor: p.Actor}); e != nil {
+		writeError(w, e)
+		return false
+	}
+	res, ok := await(r.Context(), ch)
+	if !ok {
+		return false
+	}
+	if res.err != nil {
+		writeError(w, res.err)
+		return false
+	}
+	return true
 }

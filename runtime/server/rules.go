@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/schema"
 )
@@ -27,7 +26,7 @@ func (r *room) readRefused(actor, client string) *apiError {
 	if r.typ == nil || r.typ.ReadRule == nil || !r.exists {
 		return nil
 	}
-	err := safeRule(func() error { return r.typ.ReadRule(r.state, r.ruleCtx(actor, client)) })
+	err := r.typ.CheckRead(r.state, r.ruleCtx(actor, client))
 	if err == nil {
 		return nil
 	}
@@ -59,25 +58,6 @@ func (r *room) refusedReaders() []revoked {
 type revoked struct {
 	c *conn
 	e *apiError
-}
-
-// safeRule runs a rule; a panic is a refusal, never a crash.
-func safeRule(rule func() error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = contract.Errorf(protocol.CodeActionPanic, "the rule panicked: %v", p)
-		}
-	}()
-	return rule()
-}
-
-// writeRule runs the type's write rule, if any, before action: a refusal
-// is the mutation's refusal.
-func writeRule(t *contract.Type, state any, ctx schema.Ctx, action string) error {
-	if t.WriteRule == nil {
-		return nil
-	}
-	return safeRule(func() error { return t.WriteRule(state, ctx, action) })
 }
 
 // actorLimits paces each actor's mutations, from all its connections and
