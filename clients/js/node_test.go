@@ -6,9 +6,6 @@ package jsclient_test
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +14,7 @@ import (
 	"time"
 
 	"github.com/better-state/better-state/examples/todos"
+	"github.com/better-state/better-state/internal/proctest"
 )
 
 func TestNode(t *testing.T) {
@@ -32,26 +30,21 @@ func TestNode(t *testing.T) {
 	// cache cannot see: naming the schema here ties this test's cached
 	// result to it.
 	t.Logf("serving %s", todos.ListType.Name)
-	bin := t.TempDir()
-	for _, cmd := range []string{"todos-server", "todos"} {
-		build := exec.Command("go", "build", "-o", filepath.Join(bin, cmd), "github.com/better-state/better-state/examples/todos/cmd/"+cmd)
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", cmd, err, out)
-		}
-	}
-	addr := freeAddr(t)
+	server := proctest.Build(t, "github.com/better-state/better-state/examples/todos/cmd/todos-server")
+	cli := proctest.Build(t, "github.com/better-state/better-state/examples/todos/cmd/todos")
+	addr := proctest.FreeAddr(t)
 	const key = "bs-js-test-key"
 	secret := filepath.Join(t.TempDir(), "token.secret")
 	if err := os.WriteFile(secret, []byte("the js tests' token secret, 32 bytes or more"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	mint := exec.Command(filepath.Join(bin, "todos-server"), "tokens", "mint", "--token-secret-file", secret, "--actor", "reader", "--grant", "js-readonly-*:r", "--ttl", "1h")
+	mint := exec.Command(server, "tokens", "mint", "--token-secret-file", secret, "--actor", "reader", "--grant", "js-readonly-*:r", "--ttl", "1h")
 	readOnly, err := mint.Output()
 	if err != nil {
 		t.Fatalf("tokens mint: %v", err)
 	}
 	// A low mutation rate, so that the pacing scenario meets the limit.
-	srv := exec.Command(filepath.Join(bin, "todos-server"), "--addr", addr, "--db", filepath.Join(t.TempDir(), "js.db"),
+	srv := exec.Command(server, "--addr", addr, "--db", filepath.Join(t.TempDir(), "js.db"),
 		"--dev-key", key, "--rate", "40", "--burst", "20", "--log-level", "warn", "--token-secret-file", secret)
 	var logs bytes.Buffer
 	srv.Stdout, srv.Stderr = &logs, &logs
@@ -73,12 +66,12 @@ func TestNode(t *testing.T) {
 		}
 	})
 	httpURL := "http://" + addr
-	waitHealthy(t, httpURL)
+	proctest.WaitHealthy(t, httpURL)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	run := exec.CommandContext(ctx, node, "--test")
-	run.Env = append(os.Environ(), "BS_HTTP="+httpURL, "BS_KEY="+key, "BS_TODOS_CLI="+filepath.Join(bin, "todos"), "BS_READONLY_TOKEN="+strings.TrimSpace(string(readOnly)))
+	run.Env = append(os.Environ(), "BS_HTTP="+httpURL, "BS_KEY="+key, "BS_TODOS_CLI="+cli, "BS_READONLY_TOKEN="+strings.TrimSpace(string(readOnly)))
 	out, err := run.CombinedOutput()
 	if err != nil {
 		t.Fatalf("node --test: %v\n%s", err, out)
@@ -101,31 +94,5 @@ func installDeps(t *testing.T) {
 	}
 	if out, err := exec.Command(npm, "ci", "--no-audit", "--no-fund").CombinedOutput(); err != nil {
 		t.Fatalf("npm ci: %v\n%s", err, out)
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitHealthy(t *testing.T, base string) {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(fmt.Errorf("the server did not answer /healthz: %v", err))
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	// The loop tests build apps from this checkout in subprocesses, which
 	// go test's cache cannot see: these imports tie the cached result to
 	// the code the apps link (the server command and the client CLI).
+	"github.com/better-state/better-state/internal/proctest"
 	_ "github.com/better-state/better-state/runtime/client/cli"
 	_ "github.com/better-state/better-state/runtime/server/serve"
 )
@@ -71,19 +71,9 @@ type server struct {
 	addr string
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func startServer(t *testing.T, bin, db string) *server {
 	t.Helper()
-	s := &server{addr: freeAddr(t)}
+	s := &server{addr: proctest.FreeAddr(t)}
 	s.cmd = exec.Command(bin, "--addr", s.addr, "--db", db, "--dev-key", "dev")
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
 	if err := s.cmd.Start(); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/better-state/better-state/examples/todos"
 	"github.com/better-state/better-state/internal/abuse"
+	"github.com/better-state/better-state/internal/proctest"
 	"github.com/better-state/better-state/runtime/server"
 )
 
@@ -29,7 +30,7 @@ func TestAttacks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server process per attack")
 	}
-	bin := buildServer(t)
+	bin := proctest.Build(t, "github.com/better-state/better-state/examples/todos/cmd/todos-server")
 	// The server is built and run as a separate process, which go test's
 	// cache cannot see: importing its packages here ties this test's
 	// cached result to their code.
@@ -67,16 +68,6 @@ func TestAttacks(t *testing.T) {
 			}
 		})
 	}
-}
-
-func buildServer(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "todos-server")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/better-state/better-state/examples/todos/cmd/todos-server")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // startServer runs the todos server on a new database with default limits

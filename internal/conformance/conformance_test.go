@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/better-state/better-state/internal/proctest"
 	"go.uber.org/goleak"
 )
 
@@ -83,7 +84,7 @@ func TestConformance(t *testing.T) {
 		return
 	}
 	start := time.Now()
-	bin := buildServer(t)
+	bin := proctest.Build(t, "github.com/better-state/better-state/internal/conformance/server")
 	srv := startServer(t, bin, localLimits)
 	t.Logf("server built and started in %s", time.Since(start).Round(time.Millisecond))
 	t.Run("quotas", func(t *testing.T) {
@@ -104,16 +105,6 @@ func TestConformance(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Errorf("the server did not exit within 20 s of SIGTERM")
 	}
-}
-
-func buildServer(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "server")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/better-state/better-state/internal/conformance/server")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // localServer is a todos server process this test owns.

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/better-state/better-state/internal/proctest"
 )
 
 // watcher is a `todos watch` process and the "watching:" lines it prints.
@@ -86,20 +86,10 @@ func TestWatchShowsWhoElseIsWatching(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs processes")
 	}
-	dir := t.TempDir()
-	for _, c := range []string{"todos", "todos-server"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "github.com/better-state/better-state/examples/todos/cmd/"+c).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go build %s: %v\n%s", c, err, out)
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	srv := exec.Command(filepath.Join(dir, "todos-server"), "--addr", addr, "--db", filepath.Join(dir, "db"), "--dev-key", "dev", "--ping", "500ms", "--log-level", "warn")
+	todos := proctest.Build(t, "github.com/better-state/better-state/examples/todos/cmd/todos")
+	server := proctest.Build(t, "github.com/better-state/better-state/examples/todos/cmd/todos-server")
+	addr := proctest.FreeAddr(t)
+	srv := exec.Command(server, "--addr", addr, "--db", filepath.Join(t.TempDir(), "db"), "--dev-key", "dev", "--ping", "500ms", "--log-level", "warn")
 	srv.Stderr = os.Stderr
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -108,22 +98,12 @@ func TestWatchShowsWhoElseIsWatching(t *testing.T) {
 		srv.Process.Signal(os.Interrupt)
 		srv.Wait()
 	})
-	for i := 0; ; i++ {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if i > 300 {
-			t.Fatal("the server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	proctest.WaitHealthy(t, "http://"+addr)
 	url := "ws://" + addr + "/v1/ws"
 
-	ann := startWatch(t, filepath.Join(dir, "todos"), url, "ann")
+	ann := startWatch(t, todos, url, "ann")
 	ann.sees("ann (you)")
-	bob := startWatch(t, filepath.Join(dir, "todos"), url, "bob")
+	bob := startWatch(t, todos, url, "bob")
 	bob.sees("ann", "bob (you)")
 	ann.sees("ann (you)", "bob")
 

@@ -1,0 +1,55 @@
+// Package proctest builds and starts the repository's commands as real
+// processes for tests: a binary in the test's temp dir, a free loopback
+// address, and a wait for the server's /healthz.
+package proctest
+
+import (
+	"net"
+	"net/http"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Build builds the command at import path pkg into t's temp dir and
+// returns the binary's path.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), path.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
+}
+
+// FreeAddr returns a loopback address that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// WaitHealthy waits up to 30 s for base + "/healthz" to answer 200.
+func WaitHealthy(t testing.TB, base string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer /healthz within 30 s: %v", base, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
