@@ -55,6 +55,13 @@ func (s *SQLite) LatestSnapshot(ctx context.Context, ns, key string, atOrBelow u
 	return snap, notFound(err)
 }
 
+// FirstSnapshot implements Store.
+func (s *SQLite) FirstSnapshot(ctx context.Context, ns, key string, atOrAbove uint64) (Snapshot, error) {
+	var snap Snapshot
+	err := s.r.GetContext(ctx, &snap, `SELECT seq, state FROM snapshots WHERE namespace = ? AND key = ? AND seq >= ? ORDER BY seq LIMIT 1`, ns, key, atOrAbove)
+	return snap, notFound(err)
+}
+
 // Events implements Store.
 func (s *SQLite) Events(ctx context.Context, ns, key string, after uint64, limit int) ([]Event, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT seq, client, mid, name, args, time, actor FROM events WHERE namespace = ? AND key = ? AND seq > ? ORDER BY seq LIMIT ?`, ns, key, after, limit)

@@ -109,6 +109,8 @@ type Store interface {
 	Namespaces(ctx context.Context) ([]string, error)
 	// LatestSnapshot returns the newest snapshot with seq <= atOrBelow.
 	LatestSnapshot(ctx context.Context, ns, key string, atOrBelow uint64) (Snapshot, error)
+	// FirstSnapshot returns the oldest snapshot with seq >= atOrAbove.
+	FirstSnapshot(ctx context.Context, ns, key string, atOrAbove uint64) (Snapshot, error)
 	// Events returns up to limit events with seq > after, in order.
 	Events(ctx context.Context, ns, key string, after uint64, limit int) ([]Event, error)
 	// EachEvent calls fn with the events after seq `after` up to and

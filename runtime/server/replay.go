@@ -85,12 +85,7 @@ func replay(ctx context.Context, st storage.Store, typ *contract.Type, ns, key, 
 		if e.Seq != next {
 			return errorf(410, protocol.CodeCompacted, "events of %s after seq %d are not in the log", key, next-1)
 		}
-		if err := typ.Apply(state, eventCtx(key, epoch, e), e.Name, e.Args); err != nil {
-			// A logged event was accepted once; failing now means the
-			// schema changed under the log. Keep going: the state is
-			// what the code makes of the log.
-			log.Warn("replay: event no longer applies", "ns", ns, "key", key, "seq", e.Seq, "err", err)
-		}
+		applyLogged(typ, state, roomID{ns, key}, epoch, e, log)
 		next++
 		return nil
 	})
@@ -106,6 +101,17 @@ func replay(ctx context.Context, st storage.Store, typ *contract.Type, ns, key, 
 		return nil, 0, errorf(410, protocol.CodeCompacted, "events of %s after seq %d are not in the log", key, next-1)
 	}
 	return state, from, nil
+}
+
+// applyLogged applies a logged event to state. A logged event was accepted
+// once; failing now means the schema changed under the log. The replay
+// goes on: the state is what the code makes of the log.
+func applyLogged(typ *contract.Type, state any, id roomID, epoch string, e *storage.Event, log interface {
+	Warn(string, ...any)
+}) {
+	if err := typ.Apply(state, eventCtx(id.key, epoch, e), e.Name, e.Args); err != nil {
+		log.Warn("replay: event no longer applies", "ns", id.ns, "key", id.key, "seq", e.Seq, "err", err)
+	}
 }
 
 // replayChunk is how many events the reader hands over at a time.

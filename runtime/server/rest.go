@@ -27,6 +27,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}", s.authed(RoleClient, s.getState))
 	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}/history", s.authed(RoleClient, s.history))
 	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}/at/{seq}", s.authed(RoleClient, s.stateAt))
+	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}/diff", s.authed(RoleClient, s.diff))
+	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}/blame", s.authed(RoleClient, s.blame))
 	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}/presence", s.authed(RoleClient, s.presence))
 	m.HandleFunc("POST /v1/namespaces/{ns}/states/{key}/mutations", s.authed(RoleClient, s.postMutation))
 	m.HandleFunc("DELETE /v1/namespaces/{ns}/states/{key}", s.authed(RoleAdmin, s.deleteState))

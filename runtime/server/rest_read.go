@@ -162,15 +162,11 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, p principal) {
 	// Limits.PageBytes (one event at least): events of up to a frame each
 	// would otherwise make a page of a gigabyte.
 	budget := s.cfg.Limits.PageBytes
-	// Pages are streamed by at most half the cores at once: readers of
-	// large histories wait for each other instead of taking every core
-	// from the writers.
-	select {
-	case s.pages <- struct{}{}:
-		defer func() { <-s.pages }()
-	case <-r.Context().Done():
+	release, ok := s.heavyRead(r.Context())
+	if !ok {
 		return
 	}
+	defer release()
 	bw := bufio.NewWriterSize(w, 32<<10)
 	var buf []byte
 	started := false
