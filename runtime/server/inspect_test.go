@@ -46,10 +46,12 @@ func TestDiffBetweenSeqs(t *testing.T) {
 	}
 	_, l := stateOf(t, s, "d")
 	act(t, s, "d", "Rename", map[string]string{"id": l.Items[1].ID, "title": "free-range eggs"}) // 4
-	act(t, s, "d", "Remove", map[string]string{"id": l.Items[0].ID})                           // 5
-	act(t, s, "d", "Toggle", map[string]string{"id": l.Items[2].ID})                           // 6
+	act(t, s, "d", "Remove", map[string]string{"id": l.Items[0].ID})                             // 5
+	act(t, s, "d", "Toggle", map[string]string{"id": l.Items[2].ID})                             // 6
 
-	diff := func(q url.Values) (int, map[string]any) { return rest(t, "GET", inspectURL(s, "d", "diff", q), s.Key, "") }
+	diff := func(q url.Values) (int, map[string]any) {
+		return rest(t, "GET", inspectURL(s, "d", "diff", q), s.Key, "")
+	}
 
 	// One field changed: one operation on it, and the one event.
 	code, out := diff(url.Values{"from": {"3"}, "to": {"4"}})
@@ -188,8 +190,8 @@ func TestBlameFollowsAPath(t *testing.T) {
 	}
 	_, l := stateOf(t, s, "b")
 	act(t, s, "b", "Rename", map[string]string{"id": l.Items[3].ID, "title": "D"}) // 5
-	act(t, s, "b", "Remove", map[string]string{"id": l.Items[1].ID})              // 6: c and D shift left
-	act(t, s, "b", "Toggle", map[string]string{"id": l.Items[0].ID})              // 7
+	act(t, s, "b", "Remove", map[string]string{"id": l.Items[1].ID})               // 6: c and D shift left
+	act(t, s, "b", "Toggle", map[string]string{"id": l.Items[0].ID})               // 7
 
 	for _, tc := range []struct {
 		path string
