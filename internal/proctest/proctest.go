@@ -4,11 +4,14 @@
 package proctest
 
 import (
+	"bytes"
 	"net"
+	"os"
 	"net/http"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -52,4 +55,57 @@ func WaitHealthy(t testing.TB, base string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Proc is a command started by Start.
+type Proc struct {
+	Cmd  *exec.Cmd
+	logs *syncBuffer
+}
+
+// Logs returns what the process wrote so far, stdout and stderr together.
+func (p *Proc) Logs() string { return p.logs.String() }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Start starts bin with args. When the test ends it is interrupted (and
+// killed if it has not exited 10 s later); if the test failed, its output
+// is logged.
+func Start(t testing.TB, bin string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{Cmd: exec.Command(bin, args...), logs: &syncBuffer{}}
+	p.Cmd.Stdout, p.Cmd.Stderr = p.logs, p.logs
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { p.Cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		p.Cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.Cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(bin), p.Logs())
+		}
+	})
+	return p
 }

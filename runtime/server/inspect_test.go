@@ -3,7 +3,10 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -291,5 +294,26 @@ func TestInspectCompactedLog(t *testing.T) {
 	b = blameOf(t, s, "k", url.Values{"path": {"/items/22/title"}})
 	if got := fmt.Sprint(summary(b.Changes)); got != `[23 add >"23"]` || b.Origin.Value != nil {
 		t.Errorf("blame of an item added after the origin: %s, origin %+v", got, b.Origin)
+	}
+}
+
+// TestInspectorIsOffByDefault: the page is served only with Inspect.
+func TestInspectorIsOffByDefault(t *testing.T) {
+	s := startTodos(t)
+	code, out := rest(t, "GET", s.HTTPURL+"/inspect/", "", "")
+	if code != 404 || !strings.Contains(fmt.Sprint(out), "--inspect") {
+		t.Fatalf("GET /inspect/ without Inspect: %d %v", code, out)
+	}
+	on := startTodos(t, servertest.Config(func(c *server.Config) { c.Inspect = true }))
+	for _, path := range []string{"/inspect/", "/inspect/inspector.js", "/inspect/inspector.css"} {
+		resp, err := http.Get(on.HTTPURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(b) < 1000 || resp.Header.Get("X-Frame-Options") != "DENY" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+			t.Errorf("GET %s with Inspect: %d, %d bytes, %v", path, resp.StatusCode, len(b), resp.Header)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/better-state/better-state/internal/storage"
 	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/server/inspector"
 )
 
 func (s *Server) routes() {
@@ -32,6 +33,14 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/namespaces/{ns}/states/{key}/presence", s.authed(RoleClient, s.presence))
 	m.HandleFunc("POST /v1/namespaces/{ns}/states/{key}/mutations", s.authed(RoleClient, s.postMutation))
 	m.HandleFunc("DELETE /v1/namespaces/{ns}/states/{key}", s.authed(RoleAdmin, s.deleteState))
+	if s.cfg.Inspect {
+		m.Handle("GET /inspect/", inspector.Handler("/inspect/"))
+		m.Handle("GET /inspect", http.RedirectHandler("/inspect/", http.StatusFound))
+	} else {
+		m.HandleFunc("GET /inspect/", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, errorf(http.StatusNotFound, protocol.CodeNotFound, "the inspector is off: start the server with --inspect (Config.Inspect)"))
+		})
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, protocol.CodeNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
 	})

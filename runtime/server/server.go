@@ -235,7 +235,12 @@ type Config struct {
 	// path.Match, or scheme://host patterns. Requests without Origin are
 	// always allowed.
 	OriginPatterns []string
-	Limits         Limits
+	// Inspect serves the inspector, a web page for reading keys, their
+	// timelines and the blame of their fields, at /inspect/ (off by
+	// default). The page has no data of its own: it reads with the
+	// credential its user types.
+	Inspect bool
+	Limits  Limits
 
 	// synchronous and clock are set by internal/simhook.Synchronous for
 	// the deterministic simulation: rooms run on the caller's goroutine,

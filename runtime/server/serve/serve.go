@@ -105,6 +105,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	tokenPublic := fs.String("token-public-key-file", "", "PEM file of the Ed25519 (EdDSA) or RSA (RS256) public key of end-user tokens")
 	tokenJWKS := fs.String("token-jwks-file", "", "JSON Web Key Set of the Ed25519 and RSA public keys of end-user tokens, chosen by each token's kid")
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns, or scheme://host patterns) allowed to open WebSockets and to call REST (CORS)")
+	inspect := fs.Bool("inspect", false, "serve the inspector, a web page of the keys, their timelines and the blame of their fields, at /inspect/")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
@@ -159,7 +160,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 		Tokens: tokens,
 		DBPath: *db, Sync: *sync, MaxBatch: *maxBatch, Registry: reg, DevKey: *devKey, Logger: log,
 		SnapshotEvery: *snapEvery, KeepEvents: *keep, KeepSnapshots: *keepSnaps, HashEvery: *hashEvery, RoomIdle: *roomIdle,
-		OriginPatterns: originList,
+		OriginPatterns: originList, Inspect: *inspect,
 		Limits: server.Limits{
 			MaxFrameBytes: *maxFrame, MaxStateBytes: *maxState, MaxKeysPerConn: *maxKeys,
 			MutationsPerSecond: *rate, MutationBurst: *burst, KeyMutationsPerSec: *keyRate, MaxConns: *maxConns, MaxOpenConns: *maxOpen,
@@ -197,6 +198,9 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(srv.Listener(ln)) }()
 	log.Info("better-state listening", "addr", ln.Addr().String(), "db", *db, "types", strings.Join(reg.Names(), ","), "ws", "ws://"+ln.Addr().String()+"/v1/ws")
+	if *inspect {
+		log.Info("inspector on", "url", "http://"+ln.Addr().String()+"/inspect/")
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
