@@ -66,8 +66,8 @@ func TestBinariesLinkOneSide(t *testing.T) {
 		switch {
 		case server && has(p.Deps, module+"/runtime/client"):
 			t.Errorf("%s (a server) links runtime/client", p.ImportPath)
-		case !server && (has(p.Deps, module+"/runtime/server") || has(p.Deps, module+"/internal/storage")):
-			t.Errorf("%s (a client) links runtime/server or internal/storage", p.ImportPath)
+		case !server && (has(p.Deps, module+"/runtime/server") || has(p.Deps, module+"/runtime/storage")):
+			t.Errorf("%s (a client) links runtime/server or runtime/storage", p.ImportPath)
 		}
 	}
 }
@@ -79,14 +79,14 @@ func TestImportRules(t *testing.T) {
 		"schema":                    {"runtime", "internal"},
 		"runtime/contract":          {"runtime/client", "runtime/server", "runtime/protocol", "internal"},
 		"runtime/protocol":          {"runtime/client", "runtime/server", "internal"},
-		"runtime/client":            {"runtime/server", "internal/storage"},
+		"runtime/client":            {"runtime/server", "runtime/storage"},
 		"runtime/server":            {"runtime/client"},
 		"examples/todos":            {"runtime/client", "runtime/server", "internal"},
 		"examples/polls":            {"runtime/client", "runtime/server", "internal"},
 		"examples/counter":          {"runtime/client", "runtime/server", "internal"},
-		"internal/storage":          {"runtime"},
+		"runtime/storage":           {"runtime/server", "runtime/client", "runtime/contract", "runtime/protocol"},
 		"internal/gen/model":        {"runtime", "internal/gen/load", "internal/gen/emit"},
-		"runtime/client/cli":        {"runtime/server", "internal/storage"},
+		"runtime/client/cli":        {"runtime/server", "runtime/storage"},
 		"runtime/server/servertest": {"runtime/client"},
 		"runtime/server/serve":      {"runtime/client"},
 		"internal/gen":              {"runtime/client", "runtime/server"},

@@ -9,7 +9,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 // Conn is a connection served without a network: the frames a WebSocket

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 // DefaultNamespace is the namespace of the dev key and of the key the server

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/protocol"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
 )

@@ -7,7 +7,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/protocol"
 )
 

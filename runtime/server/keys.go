@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 // KeySpec describes a new API key.

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/better-state/better-state/internal/simhook"
-	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/protocol"
 )
 

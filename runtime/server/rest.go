@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server/inspector"
 )

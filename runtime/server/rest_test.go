@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/better-state/better-state/examples/counter"
-	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server/servertest"
 )

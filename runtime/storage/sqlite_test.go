@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/better-state/better-state/internal/storage"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 func open(t *testing.T, path string) *storage.SQLite {
