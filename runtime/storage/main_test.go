@@ -99,7 +99,7 @@ func writerWaits(s *SQLite) int64 { return s.w.Stats().WaitCount }
 
 // queued is how many Writes are handed over but not yet taken by the
 // writer goroutine.
-func queued(s *SQLite) int { return len(s.reqs) }
+func queued(s *SQLite) int { return len(s.b.reqs) }
 
 // recountUsage counts what ns stores from its rows, as migration 0003 and
 // usage.go count it.

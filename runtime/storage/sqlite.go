@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -43,14 +42,10 @@ type SQLiteOptions struct {
 // goroutine that commits concurrent Writes in one transaction, and a pool of
 // readers.
 type SQLite struct {
-	w, r     *sqlx.DB
-	maxBatch int
-	reqs     chan *writeReq
-	closeMu  sync.RWMutex
-	closed   bool
-	stmts    map[string]*sql.Stmt
-	writerWG sync.WaitGroup
-	unlock   func()
+	w, r   *sqlx.DB
+	b      batcher
+	stmts  map[string]*sql.Stmt
+	unlock func()
 }
 
 // writerDriver is SQLite with the writer's connection settings that the
@@ -137,14 +132,13 @@ func openSQLite(path, sync string, opt SQLiteOptions) (*SQLite, error) {
 	}
 	r.SetMaxOpenConns(opt.Readers)
 	r.SetMaxIdleConns(opt.Readers)
-	s := &SQLite{w: w, r: r, maxBatch: opt.MaxBatch, reqs: make(chan *writeReq, 4096)}
+	s := &SQLite{w: w, r: r}
 	if err := s.prepare(); err != nil {
 		s.w.Close()
 		s.r.Close()
 		return nil, err
 	}
-	s.writerWG.Add(1)
-	go s.writer()
+	s.b.start(opt.MaxBatch, s.commit)
 	return s, nil
 }
 
@@ -232,15 +226,9 @@ func (s *SQLite) prepare() error {
 // Close commits the Writes already handed over, stops the writer and closes
 // the database. Later Writes fail with ErrClosed.
 func (s *SQLite) Close() error {
-	s.closeMu.Lock()
-	if s.closed {
-		s.closeMu.Unlock()
+	if !s.b.stop() {
 		return nil
 	}
-	s.closed = true
-	close(s.reqs)
-	s.closeMu.Unlock()
-	s.writerWG.Wait()
 	for _, st := range s.stmts {
 		st.Close()
 	}

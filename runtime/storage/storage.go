@@ -13,6 +13,25 @@ import (
 // ErrNotFound is returned by lookups that find nothing.
 var ErrNotFound = errors.New("storage: not found")
 
+// ErrConflict is a Write refused because another server wrote to the key
+// first (its Base is not the head), or created it first: nothing of the
+// Write is committed. The writer catches up from the log and tries again.
+var ErrConflict = errors.New("storage: the key moved: another server wrote first")
+
+// Shared is implemented by stores that several servers use at once
+// (PostgreSQL). Watch calls fn, on a goroutine of the store's, with each
+// key some server wrote to: its namespace, key and head seq after the
+// write (0 when the key was deleted). Calls are hints, not a complete
+// list (notifications can be lost while the connection that hears them is
+// down): after a gap, the store calls fn with an empty ns, meaning
+// "anything may have moved". Watch is called once, before any Write.
+type Shared interface {
+	Store
+	Watch(fn func(ns, key string, head uint64))
+	// Heads returns the head seq of each of the keys of ns that exist.
+	Heads(ctx context.Context, ns string, keys []string) (map[string]uint64, error)
+}
+
 // StateMeta is one key's row: its type, fingerprint, epoch and head seq.
 type StateMeta struct {
 	Namespace   string `db:"namespace"`
@@ -90,6 +109,12 @@ type Write struct {
 	// KeepSnapshots, if > 0, deletes the key's snapshots older than the
 	// newest KeepSnapshots when Snapshot is stored.
 	KeepSnapshots int
+	// Base is the key's head seq that the Write was made on: the seq
+	// before Events, or the head when a Write refuses mutations without
+	// appending. A store shared by several servers refuses a Write with
+	// Events, Mids or Rejections whose Base is no longer the key's head
+	// (another server wrote first) with ErrConflict.
+	Base uint64
 
 	// UsageDelta is set by Write: by how many bytes the namespace's usage
 	// (see Usage) moved.

@@ -356,9 +356,9 @@ func TestCloseCommitsQueuedWrites(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
 	waitFor(t, "Close to begin", func() bool {
-		s.closeMu.RLock()
-		defer s.closeMu.RUnlock()
-		return s.closed
+		s.b.closeMu.RLock()
+		defer s.b.closeMu.RUnlock()
+		return s.b.closed
 	})
 	within(t, time.Second, "a Write while Close waits for the writer", func() {
 		if err := s.Write(ctx, &Write{Namespace: "ns", Key: "k", Events: []Event{ev(5, "c", 5)}}); !errors.Is(err, ErrClosed) {

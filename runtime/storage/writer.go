@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -19,6 +20,9 @@ type writeReq struct {
 	// committed or failed) or to cancelled (its ctx ended first: the
 	// writer skips it), once.
 	state atomic.Int32
+	// failed is this Write's own failure in a batch that committed (a
+	// conflict with another node's Write, on PostgreSQL).
+	failed error
 }
 
 const (
@@ -27,25 +31,61 @@ const (
 	reqCancelled
 )
 
-// Write implements Store. It honours ctx until the writer takes the Write
-// into a batch: a Write whose ctx ends while it waits in the queue returns
-// ctx's error and is not committed. Once taken, it is committed or failed
-// whatever ctx says, so that its answer is always the truth: nil if and
-// only if w is in the log.
-func (s *SQLite) Write(ctx context.Context, w *Write) error {
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
+// batcher is group commit: Writes queue, and one goroutine commits as many
+// as are waiting (up to maxBatch) in one transaction.
+type batcher struct {
+	maxBatch int
+	reqs     chan *writeReq
+	closeMu  sync.RWMutex
+	closed   bool
+	wg       sync.WaitGroup
+	// commit commits a batch in one transaction; an error fails them
+	// all, and a Write's own failure goes in its failed.
+	commit func([]*writeReq) error
+}
+
+func (b *batcher) start(maxBatch int, commit func([]*writeReq) error) {
+	b.maxBatch, b.commit = maxBatch, commit
+	b.reqs = make(chan *writeReq, 4096)
+	b.wg.Add(1)
+	go b.run()
+}
+
+// stop commits the Writes already handed over and stops the writer; later
+// Writes fail with ErrClosed. It reports whether it stopped it (false: it
+// was stopped before).
+func (b *batcher) stop() bool {
+	b.closeMu.Lock()
+	if b.closed {
+		b.closeMu.Unlock()
+		return false
+	}
+	b.closed = true
+	close(b.reqs)
+	b.closeMu.Unlock()
+	b.wg.Wait()
+	return true
+}
+
+// write honours ctx until the writer takes the Write into a batch: a Write
+// whose ctx ends while it waits in the queue returns ctx's error and is
+// not committed. Once taken, it is committed or failed whatever ctx says,
+// so that its answer is always the truth: nil if and only if w is in the
+// log.
+func (b *batcher) write(ctx context.Context, w *Write) error {
+	b.closeMu.RLock()
+	if b.closed {
+		b.closeMu.RUnlock()
 		return ErrClosed
 	}
 	req := &writeReq{w: w, err: make(chan error, 1)}
 	select {
-	case s.reqs <- req:
+	case b.reqs <- req:
 	case <-ctx.Done():
-		s.closeMu.RUnlock()
+		b.closeMu.RUnlock()
 		return ctx.Err()
 	}
-	s.closeMu.RUnlock()
+	b.closeMu.RUnlock()
 	select {
 	case err := <-req.err:
 		return err
@@ -56,6 +96,9 @@ func (s *SQLite) Write(ctx context.Context, w *Write) error {
 		return <-req.err
 	}
 }
+
+// Write implements Store.
+func (s *SQLite) Write(ctx context.Context, w *Write) error { return s.b.write(ctx, w) }
 
 // claim takes the queued requests that were not cancelled.
 func claim(batch []*writeReq) []*writeReq {
@@ -68,21 +111,19 @@ func claim(batch []*writeReq) []*writeReq {
 	return kept
 }
 
-// writer commits the queued Writes, as many as are waiting (up to
-// maxBatch) in one transaction.
-func (s *SQLite) writer() {
-	defer s.writerWG.Done()
-	batch := make([]*writeReq, 0, s.maxBatch)
+func (b *batcher) run() {
+	defer b.wg.Done()
+	batch := make([]*writeReq, 0, b.maxBatch)
 	for {
-		req, ok := <-s.reqs
+		req, ok := <-b.reqs
 		if !ok {
 			return
 		}
 		batch = append(batch[:0], req)
 	fill:
-		for len(batch) < s.maxBatch {
+		for len(batch) < b.maxBatch {
 			select {
-			case r, ok := <-s.reqs:
+			case r, ok := <-b.reqs:
 				if !ok {
 					break fill
 				}
@@ -94,16 +135,25 @@ func (s *SQLite) writer() {
 		if batch = claim(batch); len(batch) == 0 {
 			continue
 		}
-		err := s.commit(batch)
+		err := b.commit(batch)
 		if err != nil && len(batch) > 1 {
 			// One bad Write must not fail the others: retry one by one.
 			for _, r := range batch {
-				r.err <- s.commit([]*writeReq{r})
+				r.failed = nil
+				if err := b.commit([]*writeReq{r}); err != nil {
+					r.err <- err
+				} else {
+					r.err <- r.failed
+				}
 			}
 			continue
 		}
 		for _, r := range batch {
-			r.err <- err
+			if err != nil {
+				r.err <- err
+			} else {
+				r.err <- r.failed
+			}
 		}
 	}
 }
