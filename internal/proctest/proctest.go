@@ -6,8 +6,8 @@ package proctest
 import (
 	"bytes"
 	"net"
-	"os"
 	"net/http"
+	"os"
 	"os/exec"
 	"path"
 	"path/filepath"

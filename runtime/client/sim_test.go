@@ -23,11 +23,11 @@ import (
 
 	"github.com/better-state/better-state/examples/todos"
 	"github.com/better-state/better-state/internal/simhook"
-	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/client"
 	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server"
+	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/schema"
 )
 

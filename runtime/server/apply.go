@@ -6,9 +6,9 @@ package server
 import (
 	"encoding/json"
 
-	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/schema"
 )
 

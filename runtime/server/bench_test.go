@@ -18,10 +18,10 @@ import (
 	"github.com/better-state/better-state/examples/counter"
 	"github.com/better-state/better-state/examples/polls"
 	"github.com/better-state/better-state/internal/stats"
-	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server"
 	"github.com/better-state/better-state/runtime/server/servertest"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 // benchConn is a raw protocol connection for benchmarks.

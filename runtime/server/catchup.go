@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 
-	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 // sub answers a subscription: stored refusals, catch-up, synced; then the

@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 // apiError is an error with a stable code, an HTTP status for REST, and a

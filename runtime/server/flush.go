@@ -7,8 +7,8 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 // flush makes the batch durable, then tells: events to every subscriber,

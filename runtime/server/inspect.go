@@ -12,9 +12,9 @@ import (
 
 	"github.com/wI2L/jsondiff"
 
-	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 // diffLCSBytes: states whose encodings are together at most this long are

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/better-state/better-state/internal/simhook"
-	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 // local is a connection served without a network, for the deterministic

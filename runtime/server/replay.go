@@ -11,9 +11,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/schema"
 )
 

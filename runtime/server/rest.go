@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server/inspector"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 func (s *Server) routes() {

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/better-state/better-state/examples/counter"
-	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server/servertest"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 func TestRESTMutationsHistoryAndStateAt(t *testing.T) {

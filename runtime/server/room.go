@@ -6,9 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/storage"
 	"golang.org/x/time/rate"
 )
 

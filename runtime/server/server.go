@@ -32,8 +32,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/better-state/better-state/runtime/storage"
 	"github.com/better-state/better-state/runtime/contract"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 // Limits bound what one client can ask of the server. Every limit has a
