@@ -5,9 +5,11 @@ package server
 // every event that changed the value there.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 
 	"github.com/wI2L/jsondiff"
@@ -17,12 +19,47 @@ import (
 	"github.com/better-state/better-state/runtime/storage"
 )
 
-// diffLCSBytes: states whose encodings are together at most this long are
-// compared with jsondiff's LCS option, which finds the item removed from
-// the middle of an array instead of replacing every item after it. It is
-// quadratic in the array's length, so larger states are compared index by
-// index.
-const diffLCSBytes = 64 << 10
+// States whose encodings are together at most diffLCSBytes long, and
+// whose arrays have at most diffLCSItems items, are compared with
+// jsondiff's LCS option, which finds the item removed from the middle of
+// an array instead of replacing every item after it. Its table is
+// quadratic in an array's length (16,000 small items take 2 GB), so other
+// states are compared index by index.
+const (
+	diffLCSBytes = 64 << 10
+	diffLCSItems = 300
+)
+
+// longestArray returns the number of items of the longest array in a JSON
+// document (-1 if it does not parse).
+func longestArray(doc []byte) int {
+	d := json.NewDecoder(bytes.NewReader(doc))
+	var counts []int // per open container: items so far, or -1 for objects
+	longest := 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF && len(counts) == 0 {
+			return longest
+		}
+		if err != nil {
+			return -1
+		}
+		if n := len(counts); n > 0 && counts[n-1] >= 0 {
+			if dl, ok := tok.(json.Delim); !ok || dl == '[' || dl == '{' {
+				counts[n-1]++
+				longest = max(longest, counts[n-1])
+			}
+		}
+		switch tok {
+		case json.Delim('['):
+			counts = append(counts, 0)
+		case json.Delim('{'):
+			counts = append(counts, -1)
+		case json.Delim(']'), json.Delim('}'):
+			counts = counts[:len(counts)-1]
+		}
+	}
+}
 
 // inspectTarget is what diff and blame read: the key's row and type, with
 // the read rule checked.
@@ -158,7 +195,9 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request, p principal) {
 func fieldPatch(before, after []byte) (json.RawMessage, error) {
 	opts := []jsondiff.Option{jsondiff.UnmarshalFunc(decodeNumbers)}
 	if len(before)+len(after) <= diffLCSBytes {
-		opts = append(opts, jsondiff.LCS())
+		if a, b := longestArray(before), longestArray(after); a >= 0 && b >= 0 && max(a, b) <= diffLCSItems {
+			opts = append(opts, jsondiff.LCS())
+		}
 	}
 	p, err := jsondiff.CompareJSON(before, after, opts...)
 	if err != nil {
@@ -259,6 +298,7 @@ func (s *Server) blame(w http.ResponseWriter, r *http.Request, p principal) {
 	originValue := prev
 
 	budget := s.cfg.Limits.PageBytes
+	work := int64(len(prev)) // bytes of values looked at: Limits.BlameBytes
 	var changes []blameChange
 	var kept int64
 	more := false
@@ -273,6 +313,10 @@ func (s *Server) blame(w http.ResponseWriter, r *http.Request, p principal) {
 			cur, has, err := valueAt(state, path, t.typ.Encode)
 			if err != nil {
 				return err
+			}
+			if work += int64(len(cur)); work > s.cfg.Limits.BlameBytes {
+				return errorf(http.StatusBadRequest, protocol.CodeBadRequest,
+					"blame of %q reached --blame-bytes (%d bytes of values, at seq %d): blame a deeper path, or fewer events with before=", path.String(), s.cfg.Limits.BlameBytes, ev.Seq)
 			}
 			if has == had && string(cur) == string(prev) {
 				return nil

@@ -317,3 +317,32 @@ func TestInspectorIsOffByDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestInspectBounds: blame stops at --blame-bytes of values looked at,
+// and says so; a diff of a long list is index by index (the LCS table
+// would be quadratic in its length), of a short one item by item.
+func TestInspectBounds(t *testing.T) {
+	s := startTodos(t, servertest.Config(func(c *server.Config) { c.Limits.BlameBytes = 2000 }))
+	for i := range 20 {
+		act(t, s, "k", "Add", map[string]string{"title": fmt.Sprint("item ", i)})
+	}
+	code, out := rest(t, "GET", inspectURL(s, "k", "blame", url.Values{"path": {""}}), s.Key, "")
+	if code != 400 || errCode(out) != protocol.CodeBadRequest || !strings.Contains(fmt.Sprint(out), "--blame-bytes") {
+		t.Fatalf("blame of the whole state over the budget: %d %v", code, out)
+	}
+	if b := blameOf(t, s, "k", url.Values{"path": {"/items/3/title"}}); len(b.Changes) != 1 {
+		t.Fatalf("blame of a leaf: %v", summary(b.Changes))
+	}
+
+	long := startTodos(t)
+	const n = 400 // over diffLCSItems
+	for i := range n {
+		act(t, long, "long", "Add", map[string]string{"title": fmt.Sprint(i)})
+	}
+	_, l := stateOf(t, long, "long")
+	act(t, long, "long", "Remove", map[string]string{"id": l.Items[0].ID})
+	code, out = rest(t, "GET", inspectURL(long, "long", "diff", url.Values{"from": {fmt.Sprint(n)}, "to": {fmt.Sprint(n + 1)}}), long.Key, "")
+	if o := ops(t, out); code != 200 || len(o) < n/2 {
+		t.Fatalf("diff of a removal from a %d-item list: %d, %d ops", n, code, len(o))
+	}
+}

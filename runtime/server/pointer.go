@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // pointer is a parsed JSON Pointer: its reference tokens, unescaped. The
@@ -36,6 +38,9 @@ func parsePointer(s string) (pointer, error) {
 	}
 	if s[0] != '/' {
 		return nil, errors.New(`a JSON Pointer is empty or starts with "/"`)
+	}
+	if !utf8.ValidString(s) {
+		return nil, errors.New("the path is not valid UTF-8")
 	}
 	toks := strings.Split(s[1:], "/")
 	for i, t := range toks {
@@ -125,7 +130,11 @@ func walkValue(v reflect.Value, p pointer) ([]byte, bool, error) {
 		}
 		switch v.Kind() {
 		case reflect.Struct:
-			f, ok := structFields(v.Type())[tok]
+			fields := structFields(v.Type())
+			if _, slow := fields[slowStruct]; slow {
+				return nil, false, errSlowPath
+			}
+			f, ok := fields[tok]
 			if !ok {
 				return nil, false, nil
 			}
@@ -141,6 +150,9 @@ func walkValue(v reflect.Value, p pointer) ([]byte, bool, error) {
 			}
 			v = fv
 		case reflect.Slice, reflect.Array:
+			if et := v.Type().Elem(); et.Kind() == reflect.Uint8 && ownEncoding(et) {
+				return nil, false, errSlowPath // bytes that encode themselves: an array
+			}
 			if v.Kind() == reflect.Slice && (v.IsNil() || v.Type().Elem().Kind() == reflect.Uint8) {
 				return nil, false, nil // null, or a base64 string
 			}
@@ -152,6 +164,9 @@ func walkValue(v reflect.Value, p pointer) ([]byte, bool, error) {
 		case reflect.Map:
 			if v.Type().Key().Kind() != reflect.String || ownEncoding(v.Type().Key()) {
 				return nil, false, errSlowPath
+			}
+			if strings.ContainsRune(tok, utf8.RuneError) {
+				return nil, false, errSlowPath // keys that are not UTF-8 encode as U+FFFD
 			}
 			if v.IsNil() {
 				return nil, false, nil
@@ -221,6 +236,11 @@ func (f jsonField) omitted(v reflect.Value) bool {
 
 var fieldCache sync.Map // reflect.Type -> map[string]jsonField
 
+// slowStruct, a name no valid tag spells, marks a struct whose fields the
+// walk does not work out: one that embeds a struct type twice at one
+// depth, whose fields encoding/json cancels.
+const slowStruct = "\x00slow"
+
 // structFields returns the fields encoding/json writes for t, by name.
 func structFields(t reflect.Type) map[string]jsonField {
 	if m, ok := fieldCache.Load(t); ok {
@@ -239,8 +259,15 @@ func structFields(t reflect.Type) map[string]jsonField {
 	}
 	current := []level{{t: t}}
 	visited := map[reflect.Type]bool{}
+	slowAll := false
 	for depth := 0; len(current) > 0; depth++ {
 		var next []level
+		seen := map[reflect.Type]int{}
+		for _, l := range current {
+			if seen[l.t]++; seen[l.t] > 1 {
+				slowAll = true // encoding/json cancels such fields
+			}
+		}
 		for _, l := range current {
 			if visited[l.t] {
 				continue
@@ -264,6 +291,9 @@ func structFields(t reflect.Type) map[string]jsonField {
 					continue
 				}
 				name, opts, _ := strings.Cut(tag, ",")
+				if !validTagName(name) {
+					name = "" // encoding/json uses the field's name then
+				}
 				index := append(append([]int(nil), l.index...), i)
 				if name == "" && sf.Anonymous && ft.Kind() == reflect.Struct {
 					next = append(next, level{t: ft, index: index})
@@ -280,7 +310,9 @@ func structFields(t reflect.Type) map[string]jsonField {
 						f.omitEmpty = true
 					case "omitzero":
 						f.omitZero = true
-						if _, ok := sf.Type.MethodByName("IsZero"); ok {
+						_, ok := sf.Type.MethodByName("IsZero")
+						_, pok := reflect.PointerTo(sf.Type).MethodByName("IsZero")
+						if ok || pok {
 							f.slow = true
 						}
 					case "string":
@@ -324,8 +356,27 @@ func structFields(t reflect.Type) map[string]jsonField {
 		}
 		out[name] = top[0].f
 	}
+	if slowAll {
+		out[slowStruct] = jsonField{slow: true}
+	}
 	fieldCache.Store(t, out)
 	return out
+}
+
+// validTagName is encoding/json's rule for a name in a tag; with another
+// name, it uses the field's.
+func validTagName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
+		case !unicode.IsLetter(c) && !unicode.IsDigit(c):
+			return false
+		}
+	}
+	return true
 }
 
 // valueInJSON evaluates p on a JSON document, returning the value's

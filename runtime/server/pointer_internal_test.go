@@ -24,6 +24,34 @@ type ptrInner struct {
 
 type ptrKey string
 
+// The review's cases: a struct type embedded twice at one depth, tags
+// encoding/json does not take, omitzero with a pointer IsZero, bytes that
+// encode themselves, map keys that are not UTF-8.
+type ptrTwiceX struct{ V int }
+type ptrTwiceA struct{ ptrTwiceX }
+type ptrTwiceB struct{ ptrTwiceX }
+type ptrTwice struct {
+	ptrTwiceA
+	ptrTwiceB
+}
+
+type ptrZ struct{ N int }
+
+func (z *ptrZ) IsZero() bool { return z.N == 42 }
+
+type ptrB byte
+
+func (b *ptrB) MarshalJSON() ([]byte, error) { return []byte(`"b"`), nil }
+
+type ptrOdd struct {
+	Smile int            `json:"😀"`
+	Quote int            `json:"a\"b"`
+	Z     ptrZ           `json:"z,omitzero"`
+	Bs    []ptrB         `json:"bs"`
+	Bad   map[string]int `json:"bad"`
+	Twice ptrTwice       `json:"twice"`
+}
+
 type ptrEmbedded struct {
 	Shadowed string `json:"shadowed"`
 	Promoted int
@@ -53,6 +81,7 @@ type ptrState struct {
 	Zero     ptrInner             `json:"zero,omitzero"` // omitted when zero
 	Quoted   int                  `json:"quoted,string"` // ",string": the slow path
 	ByName   map[string]*ptrInner `json:"by_name"`
+	Odd      ptrOdd               `json:"odd"`
 	private  int
 	NoTag    float64
 }
@@ -104,6 +133,9 @@ func randState(r *rand.Rand) *ptrState {
 	if r.IntN(2) == 0 {
 		s.Bytes = []byte("hi")
 	}
+	s.private = r.IntN(2)
+	s.Odd = ptrOdd{Smile: 7, Quote: 8, Z: ptrZ{N: 40 + r.IntN(4)}, Bs: []ptrB{1, 2}, Bad: map[string]int{"\xff": 1, "ok": 2}}
+	s.Odd.Twice.ptrTwiceA.V = 1
 	if r.IntN(2) == 0 {
 		s.Zero = randInner(r, 1)
 	}
@@ -157,7 +189,9 @@ func TestPointerWalkMatchesEncoding(t *testing.T) {
 		// And paths that are not there.
 		paths = append(paths, pointer{"items", "9"}, pointer{"items", "01"}, pointer{"private"}, pointer{"Skipped"},
 			pointer{"fixed", "2"}, pointer{"bytes", "0"}, pointer{"when", "x"}, pointer{"items", "0", "name", "x"},
-			pointer{"by_name", "p", "name"}, pointer{"Promoted", "x"}, pointer{"Both"}, pointer{"zero", "name"})
+			pointer{"by_name", "p", "name"}, pointer{"Promoted", "x"}, pointer{"Both"}, pointer{"zero", "name"},
+			pointer{"odd", "😀"}, pointer{"odd", "Smile"}, pointer{"odd", "Quote"}, pointer{"odd", "z"}, pointer{"odd", "bs", "0"},
+			pointer{"odd", "bad", "\ufffd"}, pointer{"odd", "twice", "V"})
 		for _, p := range paths {
 			want, wantOK, err := valueInJSON(doc, p)
 			if err != nil {

@@ -398,6 +398,12 @@ func TestInspectorPage(t *testing.T) {
 
 	// Signing out forgets the credential.
 	e.run("sign out", chromedp.Click(chromedp.ID("#signout")), chromedp.WaitVisible(chromedp.ID("#login")), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("#cred")))
+	if left := eval[string](e, `["keys", "state", "timeline", "blame", "who"].map((id) => document.getElementById(id).textContent).join("")`); left != "" {
+		t.Fatalf("after sign-out the page still shows %q", left)
+	}
+	if id := eval[string](e, `sessionStorage.getItem("bs-inspect-client") || ""`); id != "" {
+		t.Fatalf("after sign-out the client id %q is kept", id)
+	}
 	if !eval[bool](e, `document.getElementById("app").hidden`) {
 		t.Fatal("the app is shown after sign-out and reload")
 	}

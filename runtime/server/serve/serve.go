@@ -89,6 +89,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	catchUp := fs.Int64("catch-up-bytes", d.CatchUpBytes, "a catch-up of more event bytes than this is sent as a snapshot")
 	subRate := fs.Float64("sub-rate", d.SubsPerSecond, "subscriptions per second per connection (burst: --max-keys-per-conn + 16)")
 	pageBytes := fs.Int64("page-bytes", d.PageBytes, "a REST history page ends past this many bytes")
+	blameBytes := fs.Int64("blame-bytes", d.BlameBytes, "bytes of values one blame may look at, over all its events")
 	maxRooms := fs.Int("max-rooms", d.MaxRooms, "keys active in memory at once; idle ones are evicted to make room")
 	maxRoomBytes := fs.Int64("max-room-bytes", d.MaxRoomBytes, "estimated bytes of the active keys' states together")
 	nsBytes := fs.Int64("ns-max-bytes", d.MaxNamespaceBytes, "bytes one namespace may store (events and snapshots)")
@@ -169,7 +170,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 			ActorMutationsPerSec: *actorRate,
 			MaxPresenceBytes:     *maxPresence, PresencePerSecond: *presenceRate, PresenceTick: *presenceTick,
 			SendBytes: *sendBytes, MaxQueuedBytes: *maxQueued, CatchUpBytes: *catchUp, SubsPerSecond: *subRate,
-			PageBytes: *pageBytes, MaxRooms: *maxRooms, MaxRoomBytes: *maxRoomBytes,
+			PageBytes: *pageBytes, BlameBytes: *blameBytes, MaxRooms: *maxRooms, MaxRoomBytes: *maxRoomBytes,
 			MaxNamespaceBytes: *nsBytes, MaxNamespaceKeys: *nsKeys, NamespaceEventsPerSec: *nsEvents, NamespaceBytesPerSec: *nsVolume,
 		},
 	})

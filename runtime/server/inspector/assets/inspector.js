@@ -71,9 +71,20 @@ function signIn(cred) {
 }
 
 function signOut(msg) {
+  // Nothing of the last credential's reading stays: its data, its key
+  // list, its client id (which belongs to its actor).
   sessionStorage.removeItem("bs-inspect-cred");
+  sessionStorage.removeItem("bs-inspect-client");
   S.cred = "";
   if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
+  Object.assign(S, { ns: "", actor: "", wsOpen: false, key: "", type: "", epoch: "", head: 0, headState: null, oldest: 0,
+    viewSeq: 0, live: true, viewState: null, blamePath: null, blameNext: null, keysNext: null });
+  S.members = new Map();
+  S.diffs = new Map();
+  for (const id of ["keys", "state", "timeline", "blame", "presence", "keys-error", "state-error", "blame-note", "timeline-note", "key-title", "key-type", "seq"]) {
+    $(id).textContent = "";
+  }
+  $("key-pane").hidden = true;
   $("app").hidden = true;
   $("signout").hidden = true;
   $("who").textContent = "";
@@ -294,7 +305,7 @@ function applyPatch(doc, ops) {
     }
     let parent = doc;
     for (const t of toks.slice(0, -1)) {
-      if (parent === null || typeof parent !== "object" || !(t in parent)) throw new Error("no " + op.path);
+      if (parent === null || typeof parent !== "object" || !Object.hasOwn(parent, t)) throw new Error("no " + op.path);
       parent = parent[t];
     }
     const last = toks[toks.length - 1];
@@ -304,8 +315,9 @@ function applyPatch(doc, ops) {
       else if (op.op === "remove") parent.splice(i, 1);
       else parent[i] = op.value;
     } else if (parent !== null && typeof parent === "object") {
+      // defineProperty, not "=": a key named __proto__ is data too.
       if (op.op === "remove") delete parent[last];
-      else parent[last] = op.value;
+      else Object.defineProperty(parent, last, { value: op.value, writable: true, enumerable: true, configurable: true });
     } else {
       throw new Error("no " + op.path);
     }
