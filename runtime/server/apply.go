@@ -78,7 +78,7 @@ func (r *room) mut(c *conn, m *protocol.Msg) {
 		c.sendErr(e.Code, r.id.key, m.Mid, "%s; resubscribe and resend later", e.Message)
 		return
 	}
-	r.apply(c.client, m.Mid, c.p.Actor, m.Name, m.Args, nil)
+	r.apply(c.client, m.Mid, c.p.Actor, m.Name, m.Args, input{conn: c, msg: m})
 }
 
 func (r *room) restMut(m *restMut) {
@@ -131,7 +131,7 @@ func (r *room) restMut(m *restMut) {
 		m.reply <- restResult{err: e}
 		return
 	}
-	r.apply(m.client, m.mid, m.actor, m.name, m.args, m)
+	r.apply(m.client, m.mid, m.actor, m.name, m.args, input{rest: m})
 }
 
 // nsQuota returns the namespace's quota state.
@@ -157,14 +157,20 @@ func (r *room) admit(n int) *apiError {
 }
 
 // allow takes one token of the key's mutation budget.
-func (r *room) allow() bool { return r.muts.AllowN(r.srv.now(), 1) }
+// A batch run again after losing to another server (follow.go) took its
+// tokens the first time.
+func (r *room) allow() bool { return r.rerun || r.muts.AllowN(r.srv.now(), 1) }
 
 // apply runs one mutation on a copy of the state and, if the action
 // accepts it and the new state encodes within the size limit, makes the
 // copy the state and queues the event for the batch. Args are logged in
 // their canonical form (contract.CanonicalArgs); what does not decode to a
 // valid state never reaches the log.
-func (r *room) apply(client string, mid uint64, actor, name string, raw json.RawMessage, rest *restMut) {
+func (r *room) apply(client string, mid uint64, actor, name string, raw json.RawMessage, in input) {
+	rest := in.rest
+	if !r.base.set {
+		r.base = batchBase{set: true, state: r.state, enc: r.enc, seq: r.seq, sinceSnap: r.sinceSnap}
+	}
 	now := r.srv.cfg.clock().UnixMilli()
 	env, args, err := r.typ.Canonical(name, raw)
 	e := storage.Event{Seq: r.seq + 1, Client: client, Mid: mid, Name: name, Args: args, Time: now, Actor: actor}
@@ -202,12 +208,12 @@ func (r *room) apply(client string, mid uint64, actor, name string, raw json.Raw
 			code = protocol.CodeInternal
 		}
 		if rest != nil {
-			r.out = append(r.out, outcome{rest: rest, apiErr: errorf(422, code, "%s", msg)})
+			r.out = append(r.out, outcome{rest: rest, apiErr: errorf(422, code, "%s", msg), in: in})
 			return
 		}
 		r.w.Rejections = append(r.w.Rejections, storage.Rejection{Client: client, Mid: mid, Name: name, Code: code, Message: msg})
 		frame := protocol.Encode(&protocol.Msg{T: protocol.TRej, Key: r.id.key, Mid: mid, Name: name, Code: code, Message: msg})
-		r.out = append(r.out, outcome{frame: frame, client: client})
+		r.out = append(r.out, outcome{frame: frame, client: client, in: in})
 		return
 	}
 	prev := r.enc
@@ -219,7 +225,7 @@ func (r *room) apply(client string, mid uint64, actor, name string, raw json.Raw
 	if h := r.srv.cfg.HashEvery; h > 0 && e.Seq%uint64(h) == 0 {
 		ev.Hash = protocol.StateHash(enc)
 	}
-	o := outcome{frame: protocol.Encode(&ev), seq: e.Seq, rest: rest}
+	o := outcome{frame: protocol.Encode(&ev), seq: e.Seq, rest: rest, in: in}
 	if r.npatch > 0 {
 		o.patch = r.patchFrame(&ev, prev, enc)
 	}

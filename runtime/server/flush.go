@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/better-state/better-state/runtime/protocol"
@@ -26,9 +27,20 @@ func (r *room) flush() {
 			w.CompactBelow = r.seq - uint64(k) + 1
 		}
 	}
+	w.Base = r.seq
+	if r.base.set {
+		w.Base = r.base.seq
+	}
 	err := r.srv.store.Write(context.Background(), w)
 	out := r.out
 	r.out = nil
+	if errors.Is(err, storage.ErrConflict) {
+		// Another server wrote to the key first.
+		*w = storage.Write{}
+		r.rebase(out)
+		return
+	}
+	r.base = batchBase{}
 	if err != nil {
 		r.srv.storageFailed("append", r.id, err)
 		for _, o := range out {
@@ -46,6 +58,7 @@ func (r *room) flush() {
 		return
 	}
 	r.srv.storageOK()
+	r.rebases = 0
 	if r.quota != nil {
 		r.quota.add(w.UsageDelta, 0)
 	}
@@ -112,16 +125,7 @@ func (r *room) deleteKey() *apiError {
 	}
 	r.srv.storageOK()
 	r.srv.log.Info("key deleted", "ns", r.id.ns, "key", r.id.key, "seq", r.seq, "epoch", r.epoch)
-	frame := protocol.Encode(&protocol.Msg{T: protocol.TErr, Key: r.id.key, Code: protocol.CodeReset, Message: "the key was deleted; subscribe again to start over"})
-	// The connections keep the key among theirs (a later unsub or their
-	// end reaches this room harmlessly); the room forgets them until they
-	// subscribe again.
-	for c := range r.subs {
-		c.enqueueShared(frame)
-	}
-	clear(r.subs)
-	r.npatch = 0
-	r.clearPresence()
+	r.resetSubs("the key was deleted; subscribe again to start over")
 	clear(r.mids)
 	r.loadErr = nil
 	r.typ, r.exists, r.state, r.enc, r.seq, r.epoch, r.firstSeq, r.sinceSnap = nil, false, nil, nil, 0, "", 0, 0

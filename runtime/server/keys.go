@@ -61,13 +61,14 @@ func (s *Server) EnsureAdminKey(ctx context.Context) (string, error) {
 // while a server runs on it (the server sees a revocation within a few
 // seconds).
 type KeyStore struct {
-	st *storage.SQLite
+	st storage.Store
 }
 
 // OpenKeyStore opens the keys of the database file at path, creating the
-// file if it does not exist.
+// file if it does not exist, or of the PostgreSQL database at a
+// postgres:// URL.
 func OpenKeyStore(path string) (*KeyStore, error) {
-	st, err := storage.OpenSQLite(path, storage.SQLiteOptions{})
+	st, err := openStore(path, storage.SQLiteOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -202,7 +202,17 @@ func (r *room) create(typ *contract.Type) error {
 	rand.Read(b[:])
 	epoch := hex.EncodeToString(b[:])
 	w := &storage.Write{Namespace: r.id.ns, Key: r.id.key, Create: &storage.StateMeta{Type: typ.Name, Fingerprint: typ.Fingerprint, Epoch: epoch}}
-	if err := r.srv.store.Write(context.Background(), w); err != nil {
+	if err := r.srv.store.Write(context.Background(), w); errors.Is(err, storage.ErrConflict) {
+		// Another server created it first: take its.
+		r.load()
+		if r.loadErr != nil {
+			return r.loadErr
+		}
+		if !r.exists {
+			return errorf(409, protocol.CodeReset, "%q was created and deleted by another server; retry", r.id.key)
+		}
+		return nil
+	} else if err != nil {
 		return err
 	}
 	q.add(0, 1)

@@ -58,6 +58,12 @@ type room struct {
 
 	w   storage.Write
 	out []outcome
+	// base is the room as it was before the batch in w (follow.go undoes
+	// a batch another server's Write beat); rebases counts the batch's
+	// runs, and rerun is set while its mutations run again.
+	base    batchBase
+	rebases int
+	rerun   bool
 
 	pres presence // presence.go
 
@@ -77,6 +83,7 @@ const (
 	kindStop
 	kindPset     // a connection's presence update
 	kindPresence // REST: the members
+	kindFollow   // another server wrote to the key (follow.go)
 )
 
 type roomMsg struct {
@@ -89,6 +96,27 @@ type roomMsg struct {
 	members chan []protocol.Member
 	done    chan struct{}
 	actor   string // kindRead: who reads, for the read rule
+	// kindFollow: the key's head in storage, if headKnown.
+	head      uint64
+	headKnown bool
+}
+
+// batchBase is what the room was before the mutations of its batch: the
+// state is not changed in place (apply works on a clone), so keeping it
+// costs nothing.
+type batchBase struct {
+	set       bool
+	state     any
+	enc       []byte
+	seq       uint64
+	sinceSnap int
+}
+
+// input is where a mutation came from, to run it again (follow.go).
+type input struct {
+	conn *conn
+	msg  *protocol.Msg
+	rest *restMut
 }
 
 // restMut is a mutation that came through REST.
@@ -121,6 +149,7 @@ type outcome struct {
 	client string    // rej: the originator
 	rest   *restMut
 	apiErr *apiError
+	in     input // the mutation of this outcome
 }
 
 func newRoom(s *Server, id roomID) *room {
@@ -248,6 +277,7 @@ func (r *room) handle(m roomMsg) bool {
 		r.restMut(m.rest)
 	case kindSub:
 		r.flush()
+		r.follow(0, false) // with other servers: from the log's head
 		r.sub(m.conn, m.msg)
 	case kindUnsub:
 		r.dropSub(m.conn)
@@ -257,6 +287,7 @@ func (r *room) handle(m roomMsg) bool {
 		}
 	case kindRead:
 		r.flush()
+		r.follow(0, false)
 		if e := r.readRefused(m.actor, ""); e != nil {
 			m.read <- readResult{err: e}
 			break
@@ -269,6 +300,8 @@ func (r *room) handle(m roomMsg) bool {
 		r.pset(m.conn, m.msg)
 	case kindPresence:
 		m.members <- r.members()
+	case kindFollow:
+		r.follow(m.head, m.headKnown)
 	case kindStop:
 		r.flush()
 		r.mu.Lock()

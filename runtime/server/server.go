@@ -53,6 +53,7 @@ type Limits struct {
 	CatchUpBytes          int64         // a catch-up of more event bytes than this is sent as a snapshot (1 MiB)
 	SubsPerSecond         float64       // subscriptions per connection per second (100; burst MaxKeysPerConn+16)
 	PageBytes             int64         // a REST history page ends past this many bytes (1 MiB; one event at least)
+	BlameBytes            int64         // bytes of values one blame may look at, over all its events (256 MiB)
 	MaxNamespaceBytes     int64         // bytes one namespace may store: event rows and snapshots (4 GiB)
 	MaxNamespaceKeys      int64         // keys one namespace may hold (100000)
 	NamespaceEventsPerSec float64       // events per second into one namespace (50000)
@@ -86,6 +87,7 @@ func DefaultLimits() Limits {
 		CatchUpBytes:          1 << 20,
 		SubsPerSecond:         100,
 		PageBytes:             1 << 20,
+		BlameBytes:            256 << 20,
 		MaxNamespaceBytes:     4 << 30,
 		MaxNamespaceKeys:      100000,
 		NamespaceEventsPerSec: 50000,
@@ -155,6 +157,9 @@ func (l *Limits) fill() {
 	if l.PageBytes <= 0 {
 		l.PageBytes = d.PageBytes
 	}
+	if l.BlameBytes <= 0 {
+		l.BlameBytes = d.BlameBytes
+	}
 	if l.MaxNamespaceBytes <= 0 {
 		l.MaxNamespaceBytes = d.MaxNamespaceBytes
 	}
@@ -204,7 +209,9 @@ func (l *Limits) fill() {
 
 // Config configures a Server.
 type Config struct {
-	// DBPath is the SQLite file (created if missing). Required.
+	// DBPath is the SQLite file (created if missing), or the URL of a
+	// PostgreSQL database (postgres://...) that several servers may share.
+	// Required.
 	DBPath string
 	// Sync is the SQLite durability, "full" (default) or "normal".
 	Sync string
@@ -254,8 +261,14 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	store storage.Store
-	reg   *contract.Registry
-	auth  *authenticator
+	// shared is the store when other servers share it (PostgreSQL):
+	// follow.go keeps the active rooms up with what they write.
+	shared     storage.Shared
+	heads      chan struct{} // a check of every active room's head is due
+	followStop chan struct{}
+	followWG   sync.WaitGroup
+	reg        *contract.Registry
+	auth       *authenticator
 	// life ends when Close starts: rooms load and read under it, so that
 	// Close need not wait for a long replay. Writes do not use it: what a
 	// room applied is committed before Close returns.
@@ -320,7 +333,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DBPath == "" {
 		return nil, errors.New("server: Config.DBPath is required")
 	}
-	st, err := storage.OpenSQLite(cfg.DBPath, storage.SQLiteOptions{Sync: cfg.Sync, MaxBatch: cfg.MaxBatch, Exclusive: true})
+	st, err := openStore(cfg.DBPath, storage.SQLiteOptions{Sync: cfg.Sync, MaxBatch: cfg.MaxBatch, Exclusive: true})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -346,6 +359,14 @@ func New(cfg Config) (*Server, error) {
 			st.Close()
 			return nil, fmt.Errorf("server: %w", err)
 		}
+	}
+	if sh, ok := st.(storage.Shared); ok {
+		s.shared = sh
+		s.heads = make(chan struct{}, 1)
+		s.followStop = make(chan struct{})
+		s.followWG.Add(1)
+		go s.followOthers()
+		sh.Watch(s.heard)
 	}
 	s.routes()
 	s.janitorStop = make(chan struct{})
@@ -396,6 +417,10 @@ func (s *Server) Close() error {
 		s.connsWG.Wait()
 		close(s.janitorStop)
 		s.janitorWG.Wait()
+		if s.followStop != nil {
+			close(s.followStop)
+			s.followWG.Wait()
+		}
 		s.roomsMu.Lock()
 		rooms := make([]*room, 0, len(s.rooms))
 		for _, r := range s.rooms {

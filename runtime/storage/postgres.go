@@ -353,9 +353,16 @@ func (s *Postgres) writeOne(ctx context.Context, tx *sqlx.Tx, w *Write, now int6
 		}
 		w.UsageDelta += EventBytes(&e)
 	}
+	// A client's cursor only moves forward: a Write that would process a
+	// mutation another server processed already is a conflict, whatever
+	// its head says.
 	for _, c := range sortedKeys(w.Mids) {
-		if err := exec("client mid", `INSERT INTO client_mids (namespace, key, client, mid) VALUES ($1, $2, $3, $4) ON CONFLICT (namespace, key, client) DO UPDATE SET mid = GREATEST(client_mids.mid, excluded.mid)`, ns, key, c, int64(w.Mids[c])); err != nil {
-			return err
+		res, err := tx.ExecContext(ctx, `INSERT INTO client_mids (namespace, key, client, mid) VALUES ($1, $2, $3, $4) ON CONFLICT (namespace, key, client) DO UPDATE SET mid = excluded.mid WHERE client_mids.mid < excluded.mid`, ns, key, c, int64(w.Mids[c]))
+		if err != nil {
+			return fmt.Errorf("storage: client mid %s/%s: %w", ns, key, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errConflict
 		}
 	}
 	for _, rj := range w.Rejections {

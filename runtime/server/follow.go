@@ -1,0 +1,263 @@
+package server
+
+// Several servers on one PostgreSQL database (docs/GUIDE.md, "Running
+// several nodes"). Each server keeps its own rooms; the database orders
+// the appends to a key (a Write made on a head that moved fails with
+// storage.ErrConflict). A room hears of other servers' writes by NOTIFY,
+// by a periodic check of its head, and by losing a Write; each time, it
+// reads the events it lacks from the log, applies them and sends them to
+// its subscribers as if it had made them. A batch that lost the race is
+// undone and its mutations are run again on the new head.
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/better-state/better-state/runtime/protocol"
+	"github.com/better-state/better-state/runtime/storage"
+)
+
+// openStore opens the SQLite file at path, or the PostgreSQL database of a
+// postgres:// URL.
+func openStore(path string, opt storage.SQLiteOptions) (storage.Store, error) {
+	if storage.IsPostgresURL(path) {
+		return storage.OpenPostgres(path, storage.PostgresOptions{MaxBatch: opt.MaxBatch})
+	}
+	return storage.OpenSQLite(path, opt)
+}
+
+// headCheckEvery is how often every active room compares its head with the
+// database's, for notifications that were lost.
+const headCheckEvery = 5 * time.Second
+
+// heard is the store's news: a key some server wrote to (ns == "": any
+// key may have moved).
+func (s *Server) heard(ns, key string, head uint64) {
+	if ns == "" {
+		select {
+		case s.heads <- struct{}{}:
+		default:
+		}
+		return
+	}
+	s.sendIfActive(ns, key, roomMsg{kind: kindFollow, head: head, headKnown: true})
+}
+
+// followOthers checks the heads of the active rooms now and then, and
+// when the store says that notifications were lost.
+func (s *Server) followOthers() {
+	defer s.followWG.Done()
+	t := time.NewTicker(headCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.followStop:
+			return
+		case <-t.C:
+		case <-s.heads:
+		}
+		s.checkHeads()
+	}
+}
+
+// checkHeads reads the heads of the active rooms' keys, a namespace and
+// up to 1,000 keys per query, and tells each room its head.
+func (s *Server) checkHeads() {
+	byNS := map[string][]string{}
+	s.roomsMu.Lock()
+	for id := range s.rooms {
+		byNS[id.ns] = append(byNS[id.ns], id.key)
+	}
+	s.roomsMu.Unlock()
+	for ns, keys := range byNS {
+		for len(keys) > 0 {
+			n := min(len(keys), 1000)
+			chunk := keys[:n]
+			keys = keys[n:]
+			ctx, cancel := context.WithTimeout(s.life, 10*time.Second)
+			heads, err := s.shared.Heads(ctx, ns, chunk)
+			cancel()
+			if err != nil {
+				s.storageFailed("read heads", roomID{ns: ns}, err)
+				return
+			}
+			for _, k := range chunk {
+				s.sendIfActive(ns, k, roomMsg{kind: kindFollow, head: heads[k], headKnown: true})
+			}
+		}
+	}
+}
+
+// follow brings the room up to the key's head in storage when another
+// server moved it. head, if known, saves the check when the room is there
+// already.
+func (r *room) follow(head uint64, known bool) {
+	if r.srv.shared == nil {
+		return
+	}
+	if known && r.exists && head == r.seq {
+		return
+	}
+	r.flush()
+	meta, err := r.srv.store.State(r.srv.life, r.id.ns, r.id.key)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		if r.exists {
+			r.reset("the key was deleted; subscribe again to start over")
+		}
+		return
+	case err != nil:
+		r.srv.storageFailed("read head", r.id, err)
+		return
+	case !r.exists || r.loadErr != nil || meta.Epoch != r.epoch:
+		// Created, or deleted and created again, elsewhere.
+		r.reset("the key was created again; subscribe again to start over")
+		return
+	case meta.Seq <= r.seq:
+		return
+	}
+	next := r.seq + 1
+	err = streamEvents(r.srv.life, r.srv.store, r.id.ns, r.id.key, r.seq, meta.Seq, func(e *storage.Event) error {
+		if e.Seq != next {
+			return errGap
+		}
+		next++
+		r.takeEvent(e)
+		return nil
+	})
+	if err == nil && next <= meta.Seq {
+		err = errGap
+	}
+	if err != nil {
+		// Compacted past the room, or the database failed: start over
+		// from storage; subscribers resubscribe.
+		if !errors.Is(err, errGap) {
+			r.srv.storageFailed("follow", r.id, err)
+		}
+		r.reset("this server fell behind the log; subscribe again")
+	}
+}
+
+var errGap = errors.New("the log has a gap")
+
+// takeEvent applies an event another server logged, and tells the
+// subscribers as flush does for the room's own.
+func (r *room) takeEvent(e *storage.Event) {
+	next := r.typ.Clone(r.state)
+	applyLogged(r.typ, next, r.id, r.epoch, e, r.srv.log)
+	enc, err := r.typ.Encode(next)
+	if err != nil {
+		r.srv.log.Error("follow: the state does not encode", "ns", r.id.ns, "key", r.id.key, "seq", e.Seq, "err", err)
+		return
+	}
+	prev := r.enc
+	r.state, r.enc, r.seq = next, enc, e.Seq
+	r.sinceSnap++
+	if e.Client != "" {
+		delete(r.mids, e.Client) // read again from storage when needed
+	}
+	args := e.Args
+	if len(args) == 0 {
+		args = []byte("{}")
+	}
+	ev := protocol.Msg{T: protocol.TEv, Key: r.id.key, Seq: e.Seq, Client: e.Client, Mid: e.Mid, Name: e.Name, Args: append([]byte(nil), args...), Time: e.Time, Actor: e.Actor}
+	if h := r.srv.cfg.HashEvery; h > 0 && e.Seq%uint64(h) == 0 {
+		ev.Hash = protocol.StateHash(enc)
+	}
+	frame := protocol.Encode(&ev)
+	var patch []byte
+	if r.npatch > 0 {
+		patch = r.patchFrame(&ev, prev, enc)
+	}
+	revoke := r.refusedReaders()
+	for c, mode := range r.subs {
+		if mode.patch {
+			c.enqueueShared(patch)
+		} else {
+			c.enqueueShared(frame)
+		}
+	}
+	for _, rv := range revoke {
+		if _, ok := r.subs[rv.c]; ok {
+			rv.c.sendErr(rv.e.Code, r.id.key, 0, "%s", rv.e.Message)
+			r.refuseSub(rv.c)
+		}
+	}
+	r.remember(e.Seq, frame, patch)
+	if r.firstSeq == 0 {
+		r.firstSeq = e.Seq
+	}
+}
+
+// reset reloads the room from storage and tells its subscribers to
+// subscribe again (err reset): what they hold may not be the log's.
+func (r *room) reset(why string) {
+	r.load()
+	r.resetSubs(why)
+}
+
+// resetSubs sends err reset to every subscriber and forgets them until
+// they subscribe again.
+func (r *room) resetSubs(why string) {
+	frame := protocol.Encode(&protocol.Msg{T: protocol.TErr, Key: r.id.key, Code: protocol.CodeReset, Message: why})
+	// The connections keep the key among theirs (a later unsub or their
+	// end reaches this room harmlessly); the room forgets them until they
+	// subscribe again.
+	for c := range r.subs {
+		c.enqueueShared(frame)
+	}
+	clear(r.subs)
+	r.npatch = 0
+	r.clearPresence()
+}
+
+// maxRebases bounds how often one batch is run again after losing to
+// other servers' writes before its writers are told to retry.
+const maxRebases = 16
+
+// rebase undoes a batch that another server's Write beat (storage
+// .ErrConflict), catches up with the log, and runs the batch's mutations
+// again on the new head.
+func (r *room) rebase(out []outcome) {
+	r.rebases++
+	if r.base.set {
+		r.state, r.enc, r.seq, r.sinceSnap = r.base.state, r.base.enc, r.base.seq, r.base.sinceSnap
+	}
+	r.base = batchBase{}
+	clear(r.mids)
+	if r.rebases > maxRebases {
+		r.srv.log.Warn("a batch lost to other servers' writes too often; its writers retry", "ns", r.id.ns, "key", r.id.key, "rebases", r.rebases)
+		r.rebases = 0
+		for _, o := range out {
+			switch {
+			case o.in.rest != nil:
+				o.in.rest.reply <- restResult{err: errorf(503, protocol.CodeBusy, "other servers write to %q too fast; retry", r.id.key)}
+			case o.in.conn != nil:
+				o.in.conn.sendErr(protocol.CodeBusy, r.id.key, o.in.msg.Mid, "other servers write to %q too fast; resubscribe and resend later", r.id.key)
+			}
+		}
+		r.follow(0, false)
+		return
+	}
+	r.follow(0, false)
+	if !r.exists {
+		for _, o := range out {
+			if o.in.rest != nil {
+				o.in.rest.reply <- restResult{err: errorf(404, protocol.CodeNotFound, "no state %q in namespace %q", r.id.key, r.id.ns)}
+			}
+		}
+		return
+	}
+	r.rerun = true
+	for _, o := range out {
+		switch {
+		case o.in.rest != nil:
+			r.restMut(o.in.rest)
+		case o.in.conn != nil:
+			r.mut(o.in.conn, o.in.msg)
+		}
+	}
+	r.rerun = false
+	r.flush()
+}
