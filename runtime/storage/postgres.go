@@ -80,7 +80,7 @@ func OpenPostgres(url string, opt PostgresOptions) (*Postgres, error) {
 	}
 	db, err := sqlx.Open("pgx", url)
 	if err != nil {
-		return nil, fmt.Errorf("storage: open %s: %w", redact(url), err)
+		return nil, fmt.Errorf("storage: open %s: %w", Redact(url), err)
 	}
 	db.SetMaxOpenConns(opt.MaxConns)
 	db.SetMaxIdleConns(opt.MaxConns)
@@ -89,7 +89,7 @@ func OpenPostgres(url string, opt PostgresOptions) (*Postgres, error) {
 	defer cancel()
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("storage: connect to %s: %w", redact(url), err)
+		return nil, fmt.Errorf("storage: connect to %s: %w", Redact(url), err)
 	}
 	if err := migratePostgres(ctx, db); err != nil {
 		db.Close()
@@ -101,8 +101,8 @@ func OpenPostgres(url string, opt PostgresOptions) (*Postgres, error) {
 	return s, nil
 }
 
-// redact hides the password of a database URL.
-func redact(url string) string {
+// Redact hides the password of a database URL, for logs.
+func Redact(url string) string {
 	if i := strings.Index(url, "://"); i >= 0 {
 		if j := strings.LastIndex(url, "@"); j > i {
 			if k := strings.Index(url[i+3:j], ":"); k >= 0 {

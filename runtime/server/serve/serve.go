@@ -21,6 +21,7 @@ import (
 
 	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/server"
+	"github.com/better-state/better-state/runtime/storage"
 )
 
 // Main is the whole server command: generated server mains call it with
@@ -65,7 +66,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	fs.SetOutput(stderr)
 	d := server.DefaultLimits()
 	addr := fs.String("addr", envOr("BS_ADDR", "127.0.0.1:8080"), "address to listen on (env BS_ADDR)")
-	db := fs.String("db", envOr("BS_DB", "./better-state.db"), "SQLite database file (env BS_DB)")
+	db := fs.String("db", envOr("BS_DB", "./better-state.db"), "SQLite database file, or postgres://USER@HOST/DB to share a PostgreSQL database with other servers (env BS_DB)")
 	devKey := fs.String("dev-key", os.Getenv("BS_DEV_KEY"), "accept this key as an admin key of namespace \"default\" (env BS_DEV_KEY); for development and tests")
 	sync := fs.String("sync", "full", "durability: full (fsync per commit) or normal")
 	snapEvery := fs.Int("snapshot-every", 500, "events between snapshots of a key")
@@ -198,7 +199,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(srv.Listener(ln)) }()
-	log.Info("better-state listening", "addr", ln.Addr().String(), "db", *db, "types", strings.Join(reg.Names(), ","), "ws", "ws://"+ln.Addr().String()+"/v1/ws")
+	log.Info("better-state listening", "addr", ln.Addr().String(), "db", storage.Redact(*db), "types", strings.Join(reg.Names(), ","), "ws", "ws://"+ln.Addr().String()+"/v1/ws")
 	if *inspect {
 		log.Info("inspector on", "url", "http://"+ln.Addr().String()+"/inspect/")
 	}
@@ -227,7 +228,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	db := fs.String("db", envOr("BS_DB", "./better-state.db"), "SQLite database file")
+	db := fs.String("db", envOr("BS_DB", "./better-state.db"), "SQLite database file, or postgres:// URL")
 	ns := fs.String("ns", server.DefaultNamespace, "namespace of the new key")
 	actor := fs.String("actor", "", "actor name of the new key (what ctx.Actor() returns; default: the key id)")
 	role := fs.String("role", server.RoleClient, "role of the new key: admin or client")
