@@ -59,12 +59,24 @@ func (l *load) connect(ctx context.Context, client, key string) (*websocket.Conn
 	})
 }
 
+// connectAt is connect to one node of several.
+func (l *load) connectAt(ctx context.Context, node *target, client, key string) (*websocket.Conn, error) {
+	return l.connectTo(ctx, node, client, key, func(ws *websocket.Conn) error {
+		_, err := l.sub(ctx, ws, key, nil)
+		return err
+	})
+}
+
 // connectWith is connect with another way to subscribe.
 func (l *load) connectWith(ctx context.Context, client, key string, sub func(*websocket.Conn) error) (*websocket.Conn, error) {
+	return l.connectTo(ctx, l.t, client, key, sub)
+}
+
+func (l *load) connectTo(ctx context.Context, node *target, client, key string, sub func(*websocket.Conn) error) (*websocket.Conn, error) {
 	if l.t.kind == "relay" {
 		return l.dial(ctx, l.t.relayURL(key))
 	}
-	ws, err := l.dial(ctx, l.t.wsURL())
+	ws, err := l.dial(ctx, node.wsURL())
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +207,34 @@ type usageMark struct{ srv, self usage }
 func (l *load) mark() usageMark {
 	self, _ := procUsage(os.Getpid())
 	return usageMark{srv: l.t.measure(), self: self}
+}
+
+// nodeMarks is each node's usage at one moment.
+func (l *load) nodeMarks() []usage {
+	var out []usage
+	for _, n := range l.t.nodes() {
+		out = append(out, n.measureOne())
+	}
+	return out
+}
+
+// perNode records each node's figures when there are several: its
+// connections, what they counted (acknowledgements or deliveries) per
+// second, their latencies, and the node's CPU time.
+func (l *load) perNode(conns []int, counts []int64, lats [][]time.Duration, start time.Time, end int64, before, after []usage) {
+	if len(conns) < 2 {
+		return
+	}
+	var out []map[string]any
+	for i := range conns {
+		var r result
+		r.latencies(lats[i])
+		out = append(out, map[string]any{
+			"node": i, "conns": conns[i], "ops_per_s": round(perSecond(counts[i], start, end), 1),
+			"p50_ms": r.P50, "p99_ms": r.P99, "server_cpu_s": round((after[i].cpu - before[i].cpu).Seconds(), 2),
+		})
+	}
+	l.res.set("per_node", out)
 }
 
 // cpu records the server's and the load generator's CPU time between two

@@ -41,6 +41,8 @@ func main() {
 
 type config struct {
 	url, key   string
+	pg         string // the child servers' PostgreSQL database
+	nodes      int    // child servers on it
 	jsonPath   string
 	baseline   bool
 	tokens     bool
@@ -70,6 +72,11 @@ scenarios:
   presence   --members 500 --hz 10 --duration 10s: one key, every member updating its presence
              at --hz and receiving everyone's; --baseline: every update broadcast by the relay
   all        every scenario (fanout at --rate 20 and 100); --quick: small counts
+
+Several nodes: --pg postgres://... --nodes 3 starts three servers on one
+PostgreSQL database (or --url http://a,http://b,http://c targets running
+ones); write and fanout spread their connections over the nodes, round
+robin, and print each node's figures beside the total.
   abuse      every attack of issue 12 against a server with default limits: peak RSS,
              live heap after and --settle (2m) later, honest p99; --quick, --only NAME, --json F
   serve      run the server (server flags), used as the child process
@@ -102,7 +109,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
-	fs.StringVar(&cfg.url, "url", "", "target a running server (http://host:port) instead of starting one")
+	fs.StringVar(&cfg.url, "url", "", "target running servers (http://host:port, or several nodes of one database: comma-separated) instead of starting one")
+	fs.StringVar(&cfg.pg, "pg", "", "start the server children on this PostgreSQL database (postgres://...) instead of a SQLite file")
+	fs.IntVar(&cfg.nodes, "nodes", 1, "server children on the --pg database; write and fanout spread their connections over them and report each node's figures")
 	fs.StringVar(&cfg.key, "key", os.Getenv("BS_KEY"), "API key for --url (env BS_KEY)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "write one JSON object per scenario and target to this file")
 	fs.BoolVar(&cfg.baseline, "baseline", false, "also run against the bare relay")
@@ -129,6 +138,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "bsbench: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if cfg.nodes < 1 || (cfg.nodes > 1 && cfg.pg == "" && cfg.url == "") {
+		fmt.Fprintln(stderr, "bsbench: --nodes above 1 needs --pg (several servers share a PostgreSQL database, not a SQLite file)")
 		return 2
 	}
 	if cfg.url != "" && cfg.key == "" {
@@ -191,6 +204,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	printTable(stdout, results)
+	printNodes(stdout, results)
 	if cfg.jsonPath != "" {
 		if err := writeJSON(cfg.jsonPath, results); err != nil {
 			fmt.Fprintln(stderr, "bsbench:", err)
@@ -369,7 +383,9 @@ func printTable(w io.Writer, rs []*result) {
 	for _, r := range rs {
 		ks := make([]string, 0, len(r.Extra))
 		for k := range r.Extra {
-			ks = append(ks, k)
+			if k != "per_node" { // printed by printNodes
+				ks = append(ks, k)
+			}
 		}
 		sort.Strings(ks)
 		var more []string
@@ -387,13 +403,34 @@ func printTable(w io.Writer, rs []*result) {
 	tw.Flush()
 }
 
+// printNodes prints each node's figures of the runs against several.
+func printNodes(w io.Writer, rs []*result) {
+	for _, r := range rs {
+		nodes, _ := r.Extra["per_node"].([]map[string]any)
+		if len(nodes) < 2 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s %s, by node:\n", r.Scenario, r.Target)
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "node\tconns\tops/s\tp50 ms\tp99 ms\tsrv cpu s\t")
+		for _, n := range nodes {
+			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\t\n", n["node"], n["conns"], n["ops_per_s"], n["p50_ms"], n["p99_ms"], n["server_cpu_s"])
+		}
+		tw.Flush()
+	}
+}
+
 // runOne starts the target (unless --url), runs the scenario, stops it.
 func runOne(ctx context.Context, cfg *config, rs runSpec, kind string, stderr io.Writer) (*result, error) {
 	var t *target
 	var err error
 	switch {
 	case cfg.url != "":
-		t = &target{kind: "bs", httpURL: strings.TrimRight(cfg.url, "/"), key: cfg.key}
+		urls := strings.Split(cfg.url, ",")
+		t = &target{kind: "bs", httpURL: strings.TrimRight(urls[0], "/"), key: cfg.key}
+		for _, u := range urls[1:] {
+			t.peers = append(t.peers, &target{kind: "bs", httpURL: strings.TrimRight(u, "/"), key: cfg.key})
+		}
 	case kind == "relay":
 		t, err = startRelay(ctx)
 	default:

@@ -33,6 +33,18 @@ type target struct {
 	exited  chan struct{}
 	logFile *os.File
 	wrap    []string // a command that runs the child (prlimit ...), or none
+	peers   []*target // the other nodes on the same database (--nodes, or --url A,B)
+}
+
+// nodes returns t and its peers: connection i goes to nodes()[i%len].
+func (t *target) nodes() []*target { return append([]*target{t}, t.peers...) }
+
+// node returns the node of connection i.
+func (t *target) node(i int) *target {
+	if len(t.peers) == 0 {
+		return t
+	}
+	return t.nodes()[i%(len(t.peers)+1)]
 }
 
 func (t *target) wsURL() string {
@@ -66,6 +78,9 @@ func startBS(ctx context.Context, cfg *config, extra ...string) (*target, error)
 		return nil, err
 	}
 	t := &target{kind: "bs", dir: dir, db: filepath.Join(dir, "bench.db"), key: "bsbench-" + randomHex(8)}
+	if cfg.pg != "" {
+		t.db = cfg.pg
+	}
 	if cfg.tokens {
 		// The load's connections authenticate with an end-user token
 		// granting every key, which the server checks (HS256).
@@ -86,6 +101,19 @@ func startBS(ctx context.Context, cfg *config, extra ...string) (*target, error)
 	if err := t.startServe(ctx, cfg, extra...); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
+	}
+	for range cfg.nodes - 1 {
+		pdir, err := os.MkdirTemp("", "bsbench-")
+		if err != nil {
+			t.stop()
+			return nil, err
+		}
+		p := &target{kind: "bs", dir: pdir, db: t.db, key: t.key, wsCred: t.wsCred}
+		t.peers = append(t.peers, p)
+		if err := p.startServe(ctx, cfg, extra...); err != nil {
+			t.stop()
+			return nil, err
+		}
 	}
 	return t, nil
 }
@@ -211,11 +239,14 @@ func (t *target) kill() {
 	}
 }
 
-// stop ends the child and removes its files.
+// stop ends the children and removes their files.
 func (t *target) stop() error {
-	err := t.stopChild()
-	if t.dir != "" {
-		os.RemoveAll(t.dir)
+	var err error
+	for _, n := range t.nodes() {
+		err = errors.Join(err, n.stopChild())
+		if n.dir != "" {
+			os.RemoveAll(n.dir)
+		}
 	}
 	return err
 }
@@ -234,8 +265,19 @@ type usage struct {
 	rss int64
 }
 
-// measure reads the child's usage from /proc; zero for a server not ours.
+// measure reads the children's usage from /proc, all nodes together;
+// zero for servers not ours.
 func (t *target) measure() usage {
+	var sum usage
+	for _, n := range t.nodes() {
+		u := n.measureOne()
+		sum.cpu += u.cpu
+		sum.rss += u.rss
+	}
+	return sum
+}
+
+func (t *target) measureOne() usage {
 	if t.cmd == nil || t.cmd.Process == nil {
 		return usage{}
 	}

@@ -148,7 +148,7 @@ func (l *load) write(ctx context.Context, p params) error {
 	conns := make([]*websocket.Conn, clients)
 	defer closeAll(conns)
 	if err := parallel(clients, 50, func(i int) error {
-		ws, err := l.connect(ctx, l.clientID(i), keyOf(i))
+		ws, err := l.connectAt(ctx, l.t.node(i), l.clientID(i), keyOf(i))
 		conns[i] = ws
 		return err
 	}); err != nil {
@@ -156,7 +156,7 @@ func (l *load) write(ctx context.Context, p params) error {
 	}
 	stats := make([]writerStats, clients)
 	var acked, lastAck atomic.Int64
-	before := l.mark()
+	before, nodesBefore := l.mark(), l.nodeMarks()
 	start := time.Now()
 	end := start.Add(dur)
 	stop := l.progress("acknowledged", &acked, 0)
@@ -170,10 +170,15 @@ func (l *load) write(ctx context.Context, p params) error {
 	}
 	wg.Wait()
 	stop()
-	after := l.mark()
+	after, nodesAfter := l.mark(), l.nodeMarks()
 	var lat []time.Duration
 	want := map[string]int{}
+	nn := len(l.t.nodes())
+	nodeConns, nodeAcked, nodeLat := make([]int, nn), make([]int64, nn), make([][]time.Duration, nn)
 	for i, st := range stats {
+		nodeConns[i%nn]++
+		nodeAcked[i%nn] += int64(st.acked)
+		nodeLat[i%nn] = append(nodeLat[i%nn], st.lat...)
 		lat = append(lat, st.lat...)
 		want[keyOf(i)] += int(st.acked)
 		if st.err != nil {
@@ -184,6 +189,7 @@ func (l *load) write(ctx context.Context, p params) error {
 		}
 	}
 	l.res.OpsPerS = perSecond(acked.Load(), start, lastAck.Load())
+	l.perNode(nodeConns, nodeAcked, nodeLat, start, lastAck.Load(), nodesBefore, nodesAfter)
 	l.cpu(before, after)
 	l.res.latencies(lat)
 	l.res.set("acknowledged", acked.Load())
@@ -203,13 +209,13 @@ func (l *load) fanout(ctx context.Context, p params) error {
 	conns := make([]*websocket.Conn, subs)
 	defer closeAll(conns)
 	if err := parallel(subs, 50, func(i int) error {
-		ws, err := l.connect(ctx, l.clientID(i), key)
+		ws, err := l.connectAt(ctx, l.t.node(i), l.clientID(i), key)
 		conns[i] = ws
 		return err
 	}); err != nil {
 		return err
 	}
-	wi := subs // the writer's index
+	wi := subs // the writer's index; it writes to node 0
 	wid := l.clientID(wi)
 	w, err := l.connect(ctx, wid, key)
 	if err != nil {
@@ -268,7 +274,7 @@ func (l *load) fanout(ctx context.Context, p params) error {
 			}
 		}()
 	}
-	before := l.mark()
+	before, nodesBefore := l.mark(), l.nodeMarks()
 	stop := l.progress("delivered", &delivered, int64(n*subs))
 	start := time.Now()
 	interval := time.Duration(float64(time.Second) / rate)
@@ -296,9 +302,14 @@ func (l *load) fanout(ctx context.Context, p params) error {
 		<-done
 	}
 	stop()
-	after := l.mark()
+	after, nodesAfter := l.mark(), l.nodeMarks()
 	var lat []time.Duration
+	nn := len(l.t.nodes())
+	nodeConns, nodeGot, nodeLat := make([]int, nn), make([]int64, nn), make([][]time.Duration, nn)
 	for i := range subs {
+		nodeConns[i%nn]++
+		nodeGot[i%nn] += int64(len(lats[i]))
+		nodeLat[i%nn] = append(nodeLat[i%nn], lats[i]...)
 		lat = append(lat, lats[i]...)
 		if errs[i] != nil {
 			l.res.fail("subscriber %d: %v", i, errs[i])
@@ -306,6 +317,7 @@ func (l *load) fanout(ctx context.Context, p params) error {
 	}
 	got := delivered.Load()
 	l.res.OpsPerS = perSecond(got, start, lastDelivery.Load())
+	l.perNode(nodeConns, nodeGot, nodeLat, start, lastDelivery.Load(), nodesBefore, nodesAfter)
 	l.res.latencies(lat)
 	l.cpu(before, after)
 	l.res.set("events", n)

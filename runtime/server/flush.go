@@ -36,8 +36,9 @@ func (r *room) flush() {
 	r.out = nil
 	if errors.Is(err, storage.ErrConflict) {
 		// Another server wrote to the key first.
+		mids := w.Mids
 		*w = storage.Write{}
-		r.rebase(out)
+		r.rebase(out, mids)
 		return
 	}
 	r.base = batchBase{}

@@ -12,6 +12,7 @@ package server
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/better-state/better-state/runtime/protocol"
@@ -58,6 +59,24 @@ func (s *Server) followOthers() {
 		case <-s.heads:
 		}
 		s.checkHeads()
+		s.reloadQuotas()
+	}
+}
+
+// reloadQuotas makes each namespace's stored bytes and keys be read again
+// from storage at its next write: the other servers' writes count too.
+// (The rate quotas stay per server.)
+func (s *Server) reloadQuotas() {
+	s.quotasMu.Lock()
+	qs := make([]*nsQuota, 0, len(s.quotas))
+	for _, q := range s.quotas {
+		qs = append(qs, q)
+	}
+	s.quotasMu.Unlock()
+	for _, q := range qs {
+		q.mu.Lock()
+		q.loaded = false
+		q.mu.Unlock()
 	}
 }
 
@@ -96,8 +115,8 @@ func (r *room) follow(head uint64, known bool) {
 	if r.srv.shared == nil {
 		return
 	}
-	if known && r.exists && head == r.seq {
-		return
+	if known && r.exists && head > 0 && head <= r.seq {
+		return // there already (its own Write's notification, often)
 	}
 	r.flush()
 	meta, err := r.srv.store.State(r.srv.life, r.id.ns, r.id.key)
@@ -154,8 +173,11 @@ func (r *room) takeEvent(e *storage.Event) {
 	prev := r.enc
 	r.state, r.enc, r.seq = next, enc, e.Seq
 	r.sinceSnap++
-	if e.Client != "" {
-		delete(r.mids, e.Client) // read again from storage when needed
+	if m, ok := r.mids[e.Client]; ok && e.Client != "" && e.Mid > m {
+		// A cursor only moves forward; one another server moved without
+		// an event (a refusal) makes this room's next Write a conflict,
+		// after which it reads the cursor again.
+		r.mids[e.Client] = e.Mid
 	}
 	args := e.Args
 	if len(args) == 0 {
@@ -214,18 +236,26 @@ func (r *room) resetSubs(why string) {
 
 // maxRebases bounds how often one batch is run again after losing to
 // other servers' writes before its writers are told to retry.
-const maxRebases = 16
+const maxRebases = 64
 
 // rebase undoes a batch that another server's Write beat (storage
 // .ErrConflict), catches up with the log, and runs the batch's mutations
 // again on the new head.
-func (r *room) rebase(out []outcome) {
+func (r *room) rebase(out []outcome, mids map[string]uint64) {
 	r.rebases++
 	if r.base.set {
 		r.state, r.enc, r.seq, r.sinceSnap = r.base.state, r.base.enc, r.base.seq, r.base.sinceSnap
 	}
 	r.base = batchBase{}
-	clear(r.mids)
+	// The cursors the lost batch moved are read again from storage.
+	for c := range mids {
+		delete(r.mids, c)
+	}
+	if r.rebases > 1 {
+		// Losing again: let the other servers' batches through, and
+		// gather more mutations into this one meanwhile.
+		time.Sleep(time.Duration(rand.Int64N(int64(min(r.rebases, 8)) * int64(time.Millisecond))))
+	}
 	if r.rebases > maxRebases {
 		r.srv.log.Warn("a batch lost to other servers' writes too often; its writers retry", "ns", r.id.ns, "key", r.id.key, "rebases", r.rebases)
 		r.rebases = 0

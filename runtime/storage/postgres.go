@@ -24,9 +24,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -203,35 +200,37 @@ func (s *Postgres) commit(batch []*writeReq) (err error) {
 		}
 	}()
 	now := time.Now().UnixMilli()
-	usage := map[string]int64{}
 	type head struct {
 		ns, key string
 		seq     uint64
 	}
 	var heads []head
+	// Every server locks the keys' rows of a batch in one order, so that
+	// two batches wait for each other at most one way: no deadlock (which
+	// PostgreSQL would break only after deadlock_timeout, a second).
+	sort.SliceStable(batch, func(i, j int) bool {
+		a, b := batch[i].w, batch[j].w
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Key < b.Key
+	})
 	for _, r := range batch {
 		w := r.w
 		w.UsageDelta = 0
 		r.failed = nil
-		if _, err = tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
-			return fmt.Errorf("storage: savepoint: %w", err)
-		}
-		werr := s.writeOne(ctx, tx, w, now)
-		if errors.Is(werr, errConflict) {
-			if _, err = tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT w`); err != nil {
-				return fmt.Errorf("storage: rollback to savepoint: %w", err)
-			}
+		// A Write that conflicts finds out before it writes anything (or
+		// undoes its one write itself): no savepoint, which would cost
+		// two round trips per Write.
+		if err = s.writeOne(ctx, tx, w, now); errors.Is(err, errConflict) {
+			err = nil
 			w.UsageDelta = 0
 			r.failed = ErrConflict
 			continue
 		}
-		if werr != nil {
-			return werr
+		if err != nil {
+			return err
 		}
-		if _, err = tx.ExecContext(ctx, `RELEASE SAVEPOINT w`); err != nil {
-			return fmt.Errorf("storage: release savepoint: %w", err)
-		}
-		usage[w.Namespace] += w.UsageDelta
 		switch {
 		case w.Delete:
 			heads = append(heads, head{w.Namespace, w.Key, 0})
@@ -241,22 +240,18 @@ func (s *Postgres) commit(batch []*writeReq) (err error) {
 			heads = append(heads, head{w.Namespace, w.Key, w.Create.Seq})
 		}
 	}
-	for ns, d := range usage {
-		if d == 0 {
-			continue
-		}
-		if _, err = tx.ExecContext(ctx, `INSERT INTO usage (namespace, bytes) VALUES ($1, $2) ON CONFLICT (namespace) DO UPDATE SET bytes = usage.bytes + excluded.bytes`, ns, d); err != nil {
-			return fmt.Errorf("storage: usage: %w", err)
-		}
-	}
 	// The other servers hear which key reached which seq when this
 	// commits (NOTIFY is delivered at commit, in commit order).
-	for _, h := range heads {
-		payload, _ := json.Marshal([]any{h.ns, h.key, h.seq})
-		if len(payload) > 7900 {
-			payload, _ = json.Marshal([]any{"", "", 0}) // too long to say which: "anything"
+	if len(heads) > 0 {
+		payloads := make([]string, 0, len(heads))
+		for _, h := range heads {
+			payload, _ := json.Marshal([]any{h.ns, h.key, h.seq})
+			if len(payload) > 7900 {
+				payload, _ = json.Marshal([]any{"", "", 0}) // too long to say which: "anything"
+			}
+			payloads = append(payloads, string(payload))
 		}
-		if _, err = tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, string(payload)); err != nil {
+		if _, err = tx.ExecContext(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, notifyChannel, payloads); err != nil {
 			return fmt.Errorf("storage: notify: %w", err)
 		}
 	}
@@ -266,9 +261,14 @@ func (s *Postgres) commit(batch []*writeReq) (err error) {
 	return nil
 }
 
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
+// midsOf returns the cursors of m as two arrays, in client order.
+func midsOf(m map[string]uint64) ([]string, []int64) {
+	clients := sortedKeys(m)
+	mids := make([]int64, len(clients))
+	for i, c := range clients {
+		mids[i] = int64(m[c])
+	}
+	return clients, mids
 }
 
 // writeOne applies one Write inside the batch's transaction. errConflict
@@ -326,6 +326,10 @@ func (s *Postgres) writeOne(ctx context.Context, tx *sqlx.Tx, w *Write, now int6
 			}
 			head = w.Events[n-1].Seq
 		}
+		// The key's row: the head moves from the base (0 rows: another
+		// server moved it first) and the row stays locked until commit,
+		// so no other server's Write to the key can change its cursors
+		// or log meanwhile.
 		res, err := tx.ExecContext(ctx, `UPDATE states SET seq = $1 WHERE namespace = $2 AND key = $3 AND seq = $4`, int64(head), ns, key, int64(w.Base))
 		if err != nil {
 			return fmt.Errorf("storage: head %s/%s: %w", ns, key, err)
@@ -333,36 +337,60 @@ func (s *Postgres) writeOne(ctx context.Context, tx *sqlx.Tx, w *Write, now int6
 		if n, _ := res.RowsAffected(); n == 0 {
 			return errConflict
 		}
+		// A client's cursor only moves forward: a Write that would process
+		// a mutation another server processed already (a refusal moves a
+		// cursor without moving the head) is a conflict too. This
+		// statement's snapshot is taken under the row's lock, so it sees
+		// every Write to the key committed before.
+		if len(w.Mids) > 0 {
+			clients, mids := midsOf(w.Mids)
+			var ahead bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM client_mids c JOIN unnest($3::text[], $4::bigint[]) AS n(client, mid) ON c.client = n.client
+				WHERE c.namespace = $1 AND c.key = $2 AND c.mid >= n.mid)`, ns, key, clients, mids).Scan(&ahead); err != nil {
+				return fmt.Errorf("storage: client mid %s/%s: %w", ns, key, err)
+			}
+			if ahead {
+				if err := exec("head", `UPDATE states SET seq = $1 WHERE namespace = $2 AND key = $3`, int64(w.Base), ns, key); err != nil {
+					return err
+				}
+				return errConflict
+			}
+		}
 	}
 	if w.Fingerprint != "" {
 		if err := exec("fingerprint", `UPDATE states SET fingerprint = $1 WHERE namespace = $2 AND key = $3`, w.Fingerprint, ns, key); err != nil {
 			return err
 		}
 	}
-	for _, e := range w.Events {
-		args := []byte(e.Args)
-		if args == nil {
-			args = []byte("{}")
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (namespace, key, seq, client, mid, name, args, time, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			ns, key, int64(e.Seq), e.Client, int64(e.Mid), e.Name, args, e.Time, e.Actor); err != nil {
-			if isUniqueViolation(err) {
-				return errConflict
+	// The events in one statement: one round trip per Write, not per
+	// event.
+	if n := len(w.Events); n > 0 {
+		seqs, mids, times := make([]int64, n), make([]int64, n), make([]int64, n)
+		clients, names, actors := make([]string, n), make([]string, n), make([]string, n)
+		args := make([][]byte, n)
+		for i := range w.Events {
+			e := &w.Events[i]
+			seqs[i], mids[i], times[i] = int64(e.Seq), int64(e.Mid), e.Time
+			clients[i], names[i], actors[i] = e.Client, e.Name, e.Actor
+			args[i] = []byte(e.Args)
+			if args[i] == nil {
+				args[i] = []byte("{}")
 			}
-			return fmt.Errorf("storage: append %s/%s seq %d: %w", ns, key, e.Seq, err)
+			w.UsageDelta += EventBytes(e)
 		}
-		w.UsageDelta += EventBytes(&e)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (namespace, key, seq, client, mid, name, args, time, actor)
+			SELECT $1, $2, * FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::bytea[], $8::bigint[], $9::text[])`,
+			ns, key, seqs, clients, mids, names, args, times, actors); err != nil {
+			// A seq that exists above the head the row says: the log and
+			// its row disagree. Not a conflict: the transaction is failed.
+			return fmt.Errorf("storage: append %s/%s: %w", ns, key, err)
+		}
 	}
-	// A client's cursor only moves forward: a Write that would process a
-	// mutation another server processed already is a conflict, whatever
-	// its head says.
-	for _, c := range sortedKeys(w.Mids) {
-		res, err := tx.ExecContext(ctx, `INSERT INTO client_mids (namespace, key, client, mid) VALUES ($1, $2, $3, $4) ON CONFLICT (namespace, key, client) DO UPDATE SET mid = excluded.mid WHERE client_mids.mid < excluded.mid`, ns, key, c, int64(w.Mids[c]))
-		if err != nil {
-			return fmt.Errorf("storage: client mid %s/%s: %w", ns, key, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return errConflict
+	if len(w.Mids) > 0 {
+		clients, mids := midsOf(w.Mids)
+		if err := exec("client mid", `INSERT INTO client_mids (namespace, key, client, mid) SELECT $1, $2, * FROM unnest($3::text[], $4::bigint[])
+			ON CONFLICT (namespace, key, client) DO UPDATE SET mid = excluded.mid`, ns, key, clients, mids); err != nil {
+			return err
 		}
 	}
 	for _, rj := range w.Rejections {
@@ -421,273 +449,11 @@ func (s *Postgres) writeOne(ctx context.Context, tx *sqlx.Tx, w *Write, now int6
 			}
 		}
 	}
-	return nil
-}
-
-// ---- reads ----
-
-const pgSelectStates = `SELECT namespace, key, type, fingerprint, epoch, seq, created_at, updated_at FROM states`
-
-// State implements Store.
-func (s *Postgres) State(ctx context.Context, ns, key string) (StateMeta, error) {
-	var m StateMeta
-	err := s.db.GetContext(ctx, &m, pgSelectStates+` WHERE namespace = $1 AND key = $2`, ns, key)
-	return m, notFound(err)
-}
-
-// States implements Store.
-func (s *Postgres) States(ctx context.Context, ns, prefix, after string, limit int) ([]StateMeta, error) {
-	var out []StateMeta
-	err := s.db.SelectContext(ctx, &out, pgSelectStates+` WHERE namespace = $1 AND key > $2 AND left(key, $3) = $4 ORDER BY key COLLATE "C" LIMIT $5`, ns, after, len([]rune(prefix)), prefix, limit)
-	return out, err
-}
-
-// Heads implements Shared.
-func (s *Postgres) Heads(ctx context.Context, ns string, keys []string) (map[string]uint64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT key, seq FROM states WHERE namespace = $1 AND key = ANY($2)`, ns, keys)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := make(map[string]uint64, len(keys))
-	for rows.Next() {
-		var k string
-		var seq int64
-		if err := rows.Scan(&k, &seq); err != nil {
-			return nil, err
-		}
-		out[k] = uint64(seq)
-	}
-	return out, rows.Err()
-}
-
-// Namespaces implements Store.
-func (s *Postgres) Namespaces(ctx context.Context) ([]string, error) {
-	var out []string
-	err := s.db.SelectContext(ctx, &out, `SELECT name FROM namespaces ORDER BY name`)
-	return out, err
-}
-
-// LatestSnapshot implements Store.
-func (s *Postgres) LatestSnapshot(ctx context.Context, ns, key string, atOrBelow uint64) (Snapshot, error) {
-	var snap Snapshot
-	err := s.db.GetContext(ctx, &snap, `SELECT seq, state FROM snapshots WHERE namespace = $1 AND key = $2 AND seq <= $3 ORDER BY seq DESC LIMIT 1`, ns, key, int64(min(atOrBelow, 1<<62)))
-	return snap, notFound(err)
-}
-
-// FirstSnapshot implements Store.
-func (s *Postgres) FirstSnapshot(ctx context.Context, ns, key string, atOrAbove uint64) (Snapshot, error) {
-	var snap Snapshot
-	err := s.db.GetContext(ctx, &snap, `SELECT seq, state FROM snapshots WHERE namespace = $1 AND key = $2 AND seq >= $3 ORDER BY seq LIMIT 1`, ns, key, int64(min(atOrAbove, 1<<62)))
-	return snap, notFound(err)
-}
-
-// Events implements Store.
-func (s *Postgres) Events(ctx context.Context, ns, key string, after uint64, limit int) ([]Event, error) {
-	out := make([]Event, 0, min(limit, 1024))
-	err := s.db.SelectContext(ctx, &out, `SELECT seq, client, mid, name, args, time, actor FROM events WHERE namespace = $1 AND key = $2 AND seq > $3 ORDER BY seq LIMIT $4`, ns, key, int64(min(after, 1<<62)), limit)
-	return out, err
-}
-
-// EachEvent implements Store.
-func (s *Postgres) EachEvent(ctx context.Context, ns, key string, after, upto uint64, fn func(*Event) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, client, mid, name, args, time, actor FROM events WHERE namespace = $1 AND key = $2 AND seq > $3 AND seq <= $4 ORDER BY seq`, ns, key, int64(min(after, 1<<62)), int64(min(upto, 1<<62)))
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var (
-		e                   Event
-		client, name, actor sql.RawBytes
-		args                sql.RawBytes
-	)
-	for rows.Next() {
-		if err := rows.Scan(&e.Seq, &client, &e.Mid, &name, &args, &e.Time, &actor); err != nil {
+	if w.UsageDelta != 0 {
+		// The key's row, which this transaction holds already.
+		if err := exec("usage", `UPDATE states SET bytes = bytes + $1 WHERE namespace = $2 AND key = $3`, w.UsageDelta, ns, key); err != nil {
 			return err
 		}
-		e.Client = reuse(e.Client, client)
-		e.Name = reuse(e.Name, name)
-		e.Actor = reuse(e.Actor, actor)
-		e.Args = json.RawMessage(args)
-		if err := fn(&e); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
-
-// FirstSeq implements Store.
-func (s *Postgres) FirstSeq(ctx context.Context, ns, key string) (uint64, error) {
-	var seq sql.NullInt64
-	err := s.db.GetContext(ctx, &seq, `SELECT MIN(seq) FROM events WHERE namespace = $1 AND key = $2`, ns, key)
-	return uint64(seq.Int64), err
-}
-
-// FindEvent implements Store.
-func (s *Postgres) FindEvent(ctx context.Context, ns, key, client string, mid uint64) (Event, error) {
-	var e Event
-	err := s.db.GetContext(ctx, &e, `SELECT seq, client, mid, name, args, time, actor FROM events WHERE namespace = $1 AND key = $2 AND client = $3 AND mid = $4`, ns, key, client, int64(min(mid, 1<<62)))
-	return e, notFound(err)
-}
-
-// ClientMid implements Store.
-func (s *Postgres) ClientMid(ctx context.Context, ns, key, client string) (uint64, error) {
-	var mid uint64
-	err := s.db.GetContext(ctx, &mid, `SELECT mid FROM client_mids WHERE namespace = $1 AND key = $2 AND client = $3`, ns, key, client)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return mid, err
-}
-
-// Rejections implements Store.
-func (s *Postgres) Rejections(ctx context.Context, ns, key, client string, after uint64) ([]Rejection, error) {
-	var out []Rejection
-	err := s.db.SelectContext(ctx, &out, `SELECT client, mid, name, code, message FROM rejections WHERE namespace = $1 AND key = $2 AND client = $3 AND mid > $4 ORDER BY mid`, ns, key, client, int64(min(after, 1<<62)))
-	return out, err
-}
-
-// Usage implements Store.
-func (s *Postgres) Usage(ctx context.Context, ns string) (Usage, error) {
-	var u Usage
-	err := s.db.GetContext(ctx, &u.Bytes, `SELECT bytes FROM usage WHERE namespace = $1`, ns)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return u, err
-	}
-	err = s.db.GetContext(ctx, &u.Keys, `SELECT COUNT(*) FROM states WHERE namespace = $1`, ns)
-	return u, err
-}
-
-// ClaimClient implements Store.
-func (s *Postgres) ClaimClient(ctx context.Context, ns, client, actor string) (string, error) {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO clients (namespace, client, actor, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, ns, client, actor, time.Now().UnixMilli()); err != nil {
-		return "", err
-	}
-	var owner string
-	err := s.db.GetContext(ctx, &owner, `SELECT actor FROM clients WHERE namespace = $1 AND client = $2`, ns, client)
-	return owner, err
-}
-
-// EnsureNamespace implements Store.
-func (s *Postgres) EnsureNamespace(ctx context.Context, ns string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO namespaces (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, ns, time.Now().UnixMilli())
-	return err
-}
-
-// CreateKey implements Store.
-func (s *Postgres) CreateKey(ctx context.Context, k APIKey) error {
-	if err := s.EnsureNamespace(ctx, k.Namespace); err != nil {
-		return err
-	}
-	_, err := s.db.NamedExecContext(ctx, `INSERT INTO api_keys (id, namespace, hash, actor, role, created_at, grants) VALUES (:id, :namespace, :hash, :actor, :role, :created_at, :grants)`, k)
-	return err
-}
-
-// Key implements Store.
-func (s *Postgres) Key(ctx context.Context, id string) (APIKey, error) {
-	var k APIKey
-	err := s.db.GetContext(ctx, &k, `SELECT id, namespace, hash, actor, role, created_at, revoked_at, grants FROM api_keys WHERE id = $1`, id)
-	return k, notFound(err)
-}
-
-// Keys implements Store.
-func (s *Postgres) Keys(ctx context.Context) ([]APIKey, error) {
-	var out []APIKey
-	err := s.db.SelectContext(ctx, &out, `SELECT id, namespace, hash, actor, role, created_at, revoked_at, grants FROM api_keys ORDER BY created_at, id`)
-	return out, err
-}
-
-// RevokeKey implements Store.
-func (s *Postgres) RevokeKey(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, time.Now().UnixMilli(), id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
 	}
 	return nil
 }
-
-// ---- hearing the other servers ----
-
-// Watch implements Shared: a goroutine holds one connection that LISTENs,
-// and reconnects with backoff when it is lost; after each (re)connect fn
-// hears "anything may have moved" (an empty ns), since notifications sent
-// while it was away are lost.
-func (s *Postgres) Watch(fn func(ns, key string, head uint64)) {
-	s.watchOnce.Do(func() {
-		s.wg.Add(1)
-		go s.listen(fn)
-	})
-}
-
-func (s *Postgres) listen(fn func(ns, key string, head uint64)) {
-	defer s.wg.Done()
-	backoff := 100 * time.Millisecond
-	for s.life.Err() == nil {
-		err := s.listenOnce(fn)
-		if s.life.Err() != nil {
-			return
-		}
-		_ = err // the pool's next failure reports the database's state
-		select {
-		case <-time.After(backoff):
-		case <-s.life.Done():
-			return
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-func (s *Postgres) listenOnce(fn func(ns, key string, head uint64)) error {
-	cfg, err := pgx.ParseConfig(s.url)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(s.life, 10*time.Second)
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	cancel()
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(s.life, `LISTEN `+notifyChannel); err != nil {
-		return err
-	}
-	fn("", "", 0) // what was sent while nobody listened is lost
-	for {
-		ctx, cancel := context.WithTimeout(s.life, s.opt.CheckEvery)
-		n, err := conn.WaitForNotification(ctx)
-		cancel()
-		if s.life.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			// Quiet: make sure the connection is still there.
-			pctx, pcancel := context.WithTimeout(s.life, 5*time.Second)
-			err = conn.Ping(pctx)
-			pcancel()
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		var p []json.RawMessage
-		var ns, key string
-		var head uint64
-		if json.Unmarshal([]byte(n.Payload), &p) != nil || len(p) != 3 ||
-			json.Unmarshal(p[0], &ns) != nil || json.Unmarshal(p[1], &key) != nil || json.Unmarshal(p[2], &head) != nil {
-			continue
-		}
-		fn(ns, key, head)
-	}
-}
-
-var (
-	_ Shared = (*Postgres)(nil)
-	_        = stdlib.GetDefaultDriver // the "pgx" database/sql driver
-)

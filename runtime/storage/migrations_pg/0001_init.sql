@@ -1,7 +1,9 @@
 -- Better-State storage on PostgreSQL, version 1: the tables of the SQLite
--- store's migrations 1 to 4. One difference: states.seq is the key's head,
--- moved by every Write; the move is how servers sharing the database order
--- their appends (a Write whose base is no longer the head is refused).
+-- store's migrations 1 to 4, with two differences. states.seq is the key's
+-- head, moved by every Write; the move is how servers sharing the database
+-- order their appends (a Write whose base is no longer the head is
+-- refused). And a key's stored bytes are in its row (states.bytes), not in
+-- one row per namespace that every server's every commit would wait for.
 CREATE TABLE namespaces (
 	name       TEXT PRIMARY KEY,
 	created_at BIGINT NOT NULL
@@ -27,6 +29,7 @@ CREATE TABLE states (
 	seq         BIGINT NOT NULL,
 	created_at  BIGINT NOT NULL,
 	updated_at  BIGINT NOT NULL,
+	bytes       BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (namespace, key)
 );
 
@@ -77,9 +80,4 @@ CREATE TABLE clients (
 	actor      TEXT NOT NULL,
 	created_at BIGINT NOT NULL,
 	PRIMARY KEY (namespace, client)
-);
-
-CREATE TABLE usage (
-	namespace TEXT PRIMARY KEY,
-	bytes     BIGINT NOT NULL
 );
