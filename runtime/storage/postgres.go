@@ -39,6 +39,10 @@ type PostgresOptions struct {
 	MaxBatch int
 	// MaxConns is the size of the connection pool (default 16).
 	MaxConns int
+	// Writers is how many group commits run at once (default 4): each
+	// waits for its round trips and its commit, so several overlap. A
+	// key is in one of them at a time (its room waits for its Write).
+	Writers int
 	// CheckEvery is how often the listener's connection is checked and,
 	// after it was lost, the watcher told that anything may have moved
 	// (default 2s).
@@ -72,6 +76,9 @@ func OpenPostgres(url string, opt PostgresOptions) (*Postgres, error) {
 	if opt.MaxConns <= 0 {
 		opt.MaxConns = 16
 	}
+	if opt.Writers <= 0 {
+		opt.Writers = 4
+	}
 	if opt.CheckEvery <= 0 {
 		opt.CheckEvery = 2 * time.Second
 	}
@@ -94,7 +101,7 @@ func OpenPostgres(url string, opt PostgresOptions) (*Postgres, error) {
 	}
 	s := &Postgres{db: db, url: url, opt: opt}
 	s.life, s.stop = context.WithCancel(context.Background())
-	s.b.start(opt.MaxBatch, s.commit)
+	s.b.start(opt.MaxBatch, opt.Writers, s.commit)
 	return s, nil
 }
 

@@ -138,7 +138,7 @@ func openSQLite(path, sync string, opt SQLiteOptions) (*SQLite, error) {
 		s.r.Close()
 		return nil, err
 	}
-	s.b.start(opt.MaxBatch, s.commit)
+	s.b.start(opt.MaxBatch, 1, s.commit)
 	return s, nil
 }
 

@@ -44,11 +44,15 @@ type batcher struct {
 	commit func([]*writeReq) error
 }
 
-func (b *batcher) start(maxBatch int, commit func([]*writeReq) error) {
+// start starts workers committers: SQLite has one writer; on PostgreSQL
+// several transactions overlap their round trips.
+func (b *batcher) start(maxBatch, workers int, commit func([]*writeReq) error) {
 	b.maxBatch, b.commit = maxBatch, commit
 	b.reqs = make(chan *writeReq, 4096)
-	b.wg.Add(1)
-	go b.run()
+	for range workers {
+		b.wg.Add(1)
+		go b.run()
+	}
 }
 
 // stop commits the Writes already handed over and stops the writer; later
