@@ -32,7 +32,7 @@ type target struct {
 	db      string // the child's database (bs)
 	exited  chan struct{}
 	logFile *os.File
-	wrap    []string // a command that runs the child (prlimit ...), or none
+	wrap    []string  // a command that runs the child (prlimit ...), or none
 	peers   []*target // the other nodes on the same database (--nodes, or --url A,B)
 }
 
