@@ -62,6 +62,12 @@ func (r *room) sub(c *conn, m *protocol.Msg) {
 		r.refuseSub(c)
 		return
 	}
+	if r.srv.shared != nil {
+		// Another server may have refused a mutation of this client,
+		// which moves its cursor without an event: synced.mid comes
+		// from storage, with the refusals just read.
+		delete(r.mids, c.client)
+	}
 	mid, err := r.mid(c.client)
 	if err != nil {
 		r.srv.storageFailed("read client mid", r.id, err)

@@ -27,7 +27,7 @@ func (r *room) flush() {
 			w.CompactBelow = r.seq - uint64(k) + 1
 		}
 	}
-	w.Base = r.seq
+	w.Base, w.Epoch = r.seq, r.epoch
 	if r.base.set {
 		w.Base = r.base.seq
 	}
@@ -36,9 +36,9 @@ func (r *room) flush() {
 	r.out = nil
 	if errors.Is(err, storage.ErrConflict) {
 		// Another server wrote to the key first.
-		mids := w.Mids
+		lost := *w
 		*w = storage.Write{}
-		r.rebase(out, mids)
+		r.rebase(out, &lost)
 		return
 	}
 	r.base = batchBase{}

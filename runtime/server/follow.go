@@ -34,7 +34,7 @@ const headCheckEvery = 5 * time.Second
 
 // heard is the store's news: a key some server wrote to (ns == "": any
 // key may have moved).
-func (s *Server) heard(ns, key string, head uint64) {
+func (s *Server) heard(ns, key string, h storage.Head) {
 	if ns == "" {
 		select {
 		case s.heads <- struct{}{}:
@@ -42,7 +42,12 @@ func (s *Server) heard(ns, key string, head uint64) {
 		}
 		return
 	}
-	s.sendIfActive(ns, key, roomMsg{kind: kindFollow, head: head, headKnown: true})
+	s.roomsMu.Lock()
+	r := s.rooms[roomID{ns, key}]
+	s.roomsMu.Unlock()
+	if r != nil {
+		r.tryPost(roomMsg{kind: kindFollow, head: h, headKnown: true})
+	}
 }
 
 // followOthers checks the heads of the active rooms now and then, and
@@ -102,7 +107,7 @@ func (s *Server) checkHeads() {
 				return
 			}
 			for _, k := range chunk {
-				s.sendIfActive(ns, k, roomMsg{kind: kindFollow, head: heads[k], headKnown: true})
+				s.heard(ns, k, heads[k]) // a key not there: deleted (its zero Head)
 			}
 		}
 	}
@@ -111,11 +116,11 @@ func (s *Server) checkHeads() {
 // follow brings the room up to the key's head in storage when another
 // server moved it. head, if known, saves the check when the room is there
 // already.
-func (r *room) follow(head uint64, known bool) {
+func (r *room) follow(head storage.Head, known bool) {
 	if r.srv.shared == nil {
 		return
 	}
-	if known && r.exists && head > 0 && head <= r.seq {
+	if known && r.exists && head.Epoch == r.epoch && head.Seq > 0 && head.Seq <= r.seq {
 		return // there already (its own Write's notification, often)
 	}
 	r.flush()
@@ -142,11 +147,17 @@ func (r *room) follow(head uint64, known bool) {
 			return errGap
 		}
 		next++
-		r.takeEvent(e)
-		return nil
+		return r.takeEvent(e)
 	})
 	if err == nil && next <= meta.Seq {
 		err = errGap
+	}
+	if err == nil {
+		// Another server may have compacted the log: catch-ups from
+		// this room must know where it starts now.
+		if first, ferr := r.srv.store.FirstSeq(r.srv.life, r.id.ns, r.id.key); ferr == nil {
+			r.firstSeq = first
+		}
 	}
 	if err != nil {
 		// Compacted past the room, or the database failed: start over
@@ -162,13 +173,15 @@ var errGap = errors.New("the log has a gap")
 
 // takeEvent applies an event another server logged, and tells the
 // subscribers as flush does for the room's own.
-func (r *room) takeEvent(e *storage.Event) {
+func (r *room) takeEvent(e *storage.Event) error {
 	next := r.typ.Clone(r.state)
 	applyLogged(r.typ, next, r.id, r.epoch, e, r.srv.log)
 	enc, err := r.typ.Encode(next)
 	if err != nil {
+		// The room cannot follow the log past this event: it starts over
+		// from storage, and its subscribers with it.
 		r.srv.log.Error("follow: the state does not encode", "ns", r.id.ns, "key", r.id.key, "seq", e.Seq, "err", err)
-		return
+		return errGap
 	}
 	prev := r.enc
 	r.state, r.enc, r.seq = next, enc, e.Seq
@@ -207,9 +220,7 @@ func (r *room) takeEvent(e *storage.Event) {
 		}
 	}
 	r.remember(e.Seq, frame, patch)
-	if r.firstSeq == 0 {
-		r.firstSeq = e.Seq
-	}
+	return nil
 }
 
 // reset reloads the room from storage and tells its subscribers to
@@ -241,7 +252,10 @@ const maxRebases = 64
 // rebase undoes a batch that another server's Write beat (storage
 // .ErrConflict), catches up with the log, and runs the batch's mutations
 // again on the new head.
-func (r *room) rebase(out []outcome, mids map[string]uint64) {
+func (r *room) rebase(out []outcome, lost *storage.Write) {
+	mids := lost.Mids
+	// What the batch carried besides its mutations goes into the next.
+	r.w.AckRejections, r.w.Fingerprint = lost.AckRejections, lost.Fingerprint
 	r.rebases++
 	if r.base.set {
 		r.state, r.enc, r.seq, r.sinceSnap = r.base.state, r.base.enc, r.base.seq, r.base.sinceSnap
@@ -267,10 +281,10 @@ func (r *room) rebase(out []outcome, mids map[string]uint64) {
 				o.in.conn.sendErr(protocol.CodeBusy, r.id.key, o.in.msg.Mid, "other servers write to %q too fast; resubscribe and resend later", r.id.key)
 			}
 		}
-		r.follow(0, false)
+		r.follow(storage.Head{}, false)
 		return
 	}
-	r.follow(0, false)
+	r.follow(storage.Head{}, false)
 	if !r.exists {
 		for _, o := range out {
 			if o.in.rest != nil {

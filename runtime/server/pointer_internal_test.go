@@ -44,7 +44,8 @@ type ptrB byte
 func (b *ptrB) MarshalJSON() ([]byte, error) { return []byte(`"b"`), nil }
 
 type ptrOdd struct {
-	Smile int            `json:"😀"`
+	Smile int `json:"😀"`
+	//lint:ignore SA5008 a tag encoding/json refuses, on purpose
 	Quote int            `json:"a\"b"`
 	Z     ptrZ           `json:"z,omitzero"`
 	Bs    []ptrB         `json:"bs"`
@@ -71,19 +72,20 @@ type ptrState struct {
 	ptrEmbedded
 	ptrEmbedded2
 	*ptrUpper
-	Shadowed string               `json:"shadowed"` // shallower than the embedded one: wins
-	Items    []ptrInner           `json:"items"`
-	Fixed    [2]int               `json:"fixed"`
-	Bytes    []byte               `json:"bytes,omitempty"`
-	Skipped  string               `json:"-"`
-	Dash     string               `json:"-,"`
-	When     time.Time            `json:"when"`          // MarshalJSON: the slow path
-	Zero     ptrInner             `json:"zero,omitzero"` // omitted when zero
-	Quoted   int                  `json:"quoted,string"` // ",string": the slow path
-	ByName   map[string]*ptrInner `json:"by_name"`
-	Odd      ptrOdd               `json:"odd"`
-	private  int
-	NoTag    float64
+	Shadowed string     `json:"shadowed"` // shallower than the embedded one: wins
+	Items    []ptrInner `json:"items"`
+	Fixed    [2]int     `json:"fixed"`
+	Bytes    []byte     `json:"bytes,omitempty"`
+	Skipped  string     `json:"-"`
+	//lint:ignore SA5008 the name "-", on purpose
+	Dash    string               `json:"-,"`
+	When    time.Time            `json:"when"`          // MarshalJSON: the slow path
+	Zero    ptrInner             `json:"zero,omitzero"` // omitted when zero
+	Quoted  int                  `json:"quoted,string"` // ",string": the slow path
+	ByName  map[string]*ptrInner `json:"by_name"`
+	Odd     ptrOdd               `json:"odd"`
+	private int
+	NoTag   float64
 }
 
 func randInner(r *rand.Rand, depth int) ptrInner {

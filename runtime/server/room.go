@@ -97,7 +97,7 @@ type roomMsg struct {
 	done    chan struct{}
 	actor   string // kindRead: who reads, for the read rule
 	// kindFollow: the key's head in storage, if headKnown.
-	head      uint64
+	head      storage.Head
 	headKnown bool
 }
 
@@ -178,6 +178,25 @@ func (r *room) post(m roomMsg) bool {
 	return true
 }
 
+// tryPost is post that gives up when the inbox is full: the listener of
+// other servers' writes must not wait for one slow room (the periodic
+// head check brings the room up to date later).
+func (r *room) tryPost(m roomMsg) {
+	if r.srv.cfg.synchronous {
+		r.handleNow(m)
+		return
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return
+	}
+	select {
+	case r.inbox <- m:
+	default:
+	}
+}
+
 // handleNow is post in Synchronous mode: the message and the flush of its
 // batch happen before it returns.
 func (r *room) handleNow(m roomMsg) bool {
@@ -215,6 +234,9 @@ func (r *room) run() {
 		case <-r.pres.tick:
 			r.sendPresence()
 		case m := <-r.inbox:
+			// Following other servers is not activity: a room nobody
+			// uses is still evicted when idle.
+			active := m.kind != kindFollow
 			if r.handle(m) {
 				return
 			}
@@ -223,6 +245,7 @@ func (r *room) run() {
 			for range cap(r.inbox) {
 				select {
 				case m := <-r.inbox:
+					active = active || m.kind != kindFollow
 					if r.handle(m) {
 						return
 					}
@@ -231,6 +254,9 @@ func (r *room) run() {
 				}
 			}
 			r.flush()
+			if !active {
+				continue
+			}
 			r.account()
 			if !idle.Stop() {
 				select {
@@ -277,7 +303,7 @@ func (r *room) handle(m roomMsg) bool {
 		r.restMut(m.rest)
 	case kindSub:
 		r.flush()
-		r.follow(0, false) // with other servers: from the log's head
+		r.follow(storage.Head{}, false) // with other servers: from the log's head
 		r.sub(m.conn, m.msg)
 	case kindUnsub:
 		r.dropSub(m.conn)
@@ -287,7 +313,7 @@ func (r *room) handle(m roomMsg) bool {
 		}
 	case kindRead:
 		r.flush()
-		r.follow(0, false)
+		r.follow(storage.Head{}, false)
 		if e := r.readRefused(m.actor, ""); e != nil {
 			m.read <- readResult{err: e}
 			break
@@ -302,6 +328,7 @@ func (r *room) handle(m roomMsg) bool {
 		m.members <- r.members()
 	case kindFollow:
 		r.follow(m.head, m.headKnown)
+		return false
 	case kindStop:
 		r.flush()
 		r.mu.Lock()

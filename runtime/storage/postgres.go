@@ -208,8 +208,8 @@ func (s *Postgres) commit(batch []*writeReq) (err error) {
 	}()
 	now := time.Now().UnixMilli()
 	type head struct {
-		ns, key string
-		seq     uint64
+		ns, key, epoch string
+		seq            uint64
 	}
 	var heads []head
 	// Every server locks the keys' rows of a batch in one order, so that
@@ -222,6 +222,19 @@ func (s *Postgres) commit(batch []*writeReq) (err error) {
 		}
 		return a.Key < b.Key
 	})
+	// New namespaces' rows first, in order, then the keys': one lock
+	// order for every server.
+	var nss []string
+	for _, r := range batch {
+		if r.w.Create != nil && (len(nss) == 0 || nss[len(nss)-1] != r.w.Namespace) {
+			nss = append(nss, r.w.Namespace)
+		}
+	}
+	for _, ns := range nss {
+		if _, err = tx.ExecContext(ctx, `INSERT INTO namespaces (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, ns, now); err != nil {
+			return fmt.Errorf("storage: namespace %s: %w", ns, err)
+		}
+	}
 	for _, r := range batch {
 		w := r.w
 		w.UsageDelta = 0
@@ -240,11 +253,11 @@ func (s *Postgres) commit(batch []*writeReq) (err error) {
 		}
 		switch {
 		case w.Delete:
-			heads = append(heads, head{w.Namespace, w.Key, 0})
+			heads = append(heads, head{w.Namespace, w.Key, "", 0})
 		case len(w.Events) > 0:
-			heads = append(heads, head{w.Namespace, w.Key, w.Events[len(w.Events)-1].Seq})
+			heads = append(heads, head{w.Namespace, w.Key, w.Epoch, w.Events[len(w.Events)-1].Seq})
 		case w.Create != nil:
-			heads = append(heads, head{w.Namespace, w.Key, w.Create.Seq})
+			heads = append(heads, head{w.Namespace, w.Key, w.Create.Epoch, w.Create.Seq})
 		}
 	}
 	// The other servers hear which key reached which seq when this
@@ -252,9 +265,9 @@ func (s *Postgres) commit(batch []*writeReq) (err error) {
 	if len(heads) > 0 {
 		payloads := make([]string, 0, len(heads))
 		for _, h := range heads {
-			payload, _ := json.Marshal([]any{h.ns, h.key, h.seq})
+			payload, _ := json.Marshal([]any{h.ns, h.key, h.seq, h.epoch})
 			if len(payload) > 7900 {
-				payload, _ = json.Marshal([]any{"", "", 0}) // too long to say which: "anything"
+				payload, _ = json.Marshal([]any{"", "", 0, ""}) // too long to say which: "anything"
 			}
 			payloads = append(payloads, string(payload))
 		}
@@ -263,19 +276,12 @@ func (s *Postgres) commit(batch []*writeReq) (err error) {
 		}
 	}
 	if err = tx.Commit(); err != nil {
-		return fmt.Errorf("storage: commit: %w", err)
+		// The connection may have failed after PostgreSQL committed: the
+		// batch is not run again, Write by Write, where it would conflict
+		// with itself. Its rooms reload from the log, which tells.
+		return &ambiguousError{fmt.Errorf("storage: commit: %w", err)}
 	}
 	return nil
-}
-
-// midsOf returns the cursors of m as two arrays, in client order.
-func midsOf(m map[string]uint64) ([]string, []int64) {
-	clients := sortedKeys(m)
-	mids := make([]int64, len(clients))
-	for i, c := range clients {
-		mids[i] = int64(m[c])
-	}
-	return clients, mids
 }
 
 // writeOne applies one Write inside the batch's transaction. errConflict
@@ -313,9 +319,6 @@ func (s *Postgres) writeOne(ctx context.Context, tx *sqlx.Tx, w *Write, now int6
 		return nil
 	}
 	if c := w.Create; c != nil {
-		if err := exec("namespace", `INSERT INTO namespaces (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, ns, now); err != nil {
-			return err
-		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO states (namespace, key, type, fingerprint, epoch, seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
 			ns, key, c.Type, c.Fingerprint, c.Epoch, int64(c.Seq), now, now)
 		if err != nil {
@@ -337,7 +340,7 @@ func (s *Postgres) writeOne(ctx context.Context, tx *sqlx.Tx, w *Write, now int6
 		// server moved it first) and the row stays locked until commit,
 		// so no other server's Write to the key can change its cursors
 		// or log meanwhile.
-		res, err := tx.ExecContext(ctx, `UPDATE states SET seq = $1 WHERE namespace = $2 AND key = $3 AND seq = $4`, int64(head), ns, key, int64(w.Base))
+		res, err := tx.ExecContext(ctx, `UPDATE states SET seq = $1 WHERE namespace = $2 AND key = $3 AND seq = $4 AND epoch = $5`, int64(head), ns, key, int64(w.Base), w.Epoch)
 		if err != nil {
 			return fmt.Errorf("storage: head %s/%s: %w", ns, key, err)
 		}
@@ -350,7 +353,7 @@ func (s *Postgres) writeOne(ctx context.Context, tx *sqlx.Tx, w *Write, now int6
 		// statement's snapshot is taken under the row's lock, so it sees
 		// every Write to the key committed before.
 		if len(w.Mids) > 0 {
-			clients, mids := midsOf(w.Mids)
+			clients, mids := firstMids(w)
 			var ahead bool
 			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM client_mids c JOIN unnest($3::text[], $4::bigint[]) AS n(client, mid) ON c.client = n.client
 				WHERE c.namespace = $1 AND c.key = $2 AND c.mid >= n.mid)`, ns, key, clients, mids).Scan(&ahead); err != nil {

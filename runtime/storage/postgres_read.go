@@ -27,20 +27,22 @@ func (s *Postgres) States(ctx context.Context, ns, prefix, after string, limit i
 }
 
 // Heads implements Shared.
-func (s *Postgres) Heads(ctx context.Context, ns string, keys []string) (map[string]uint64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT key, seq FROM states WHERE namespace = $1 AND key = ANY($2)`, ns, keys)
+func (s *Postgres) Heads(ctx context.Context, ns string, keys []string) (map[string]Head, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT key, epoch, seq FROM states WHERE namespace = $1 AND key = ANY($2)`, ns, keys)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := make(map[string]uint64, len(keys))
+	out := make(map[string]Head, len(keys))
 	for rows.Next() {
 		var k string
+		var h Head
 		var seq int64
-		if err := rows.Scan(&k, &seq); err != nil {
+		if err := rows.Scan(&k, &h.Epoch, &seq); err != nil {
 			return nil, err
 		}
-		out[k] = uint64(seq)
+		h.Seq = uint64(seq)
+		out[k] = h
 	}
 	return out, rows.Err()
 }
@@ -187,4 +189,36 @@ func (s *Postgres) RevokeKey(ctx context.Context, id string) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// firstMids returns, for each client whose cursor w moves, the first mid
+// w processes (its lowest event's or refusal's; the cursor's new value if
+// it has neither): a cursor at or past it means another server processed
+// that mutation.
+func firstMids(w *Write) ([]string, []int64) {
+	first := make(map[string]uint64, len(w.Mids))
+	for c, m := range w.Mids {
+		first[c] = m
+	}
+	for _, e := range w.Events {
+		if m, ok := first[e.Client]; ok && e.Mid < m {
+			first[e.Client] = e.Mid
+		}
+	}
+	for _, r := range w.Rejections {
+		if m, ok := first[r.Client]; ok && r.Mid < m {
+			first[r.Client] = r.Mid
+		}
+	}
+	return midsOf(first)
+}
+
+// midsOf returns the cursors of m as two arrays, in client order.
+func midsOf(m map[string]uint64) ([]string, []int64) {
+	clients := sortedKeys(m)
+	mids := make([]int64, len(clients))
+	for i, c := range clients {
+		mids[i] = int64(m[c])
+	}
+	return clients, mids
 }

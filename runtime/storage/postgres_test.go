@@ -30,9 +30,9 @@ type heard struct {
 	hs []string
 }
 
-func (h *heard) fn(ns, key string, head uint64) {
+func (h *heard) fn(ns, key string, head Head) {
 	h.mu.Lock()
-	h.hs = append(h.hs, fmt.Sprintf("%s/%s@%d", ns, key, head))
+	h.hs = append(h.hs, fmt.Sprintf("%s/%s@%d", ns, key, head.Seq))
 	h.mu.Unlock()
 }
 
@@ -77,23 +77,23 @@ func TestPostgresTwoServers(t *testing.T) {
 	if err := b.Write(ctx, &Write{Namespace: "ns", Key: "k", Create: meta}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("a second create: %v, want ErrConflict", err)
 	}
-	if err := a.Write(ctx, &Write{Namespace: "ns", Key: "k", Base: 0, Events: []Event{pev(1, "c", 1), pev(2, "c", 2), pev(3, "d", 1)}, Mids: map[string]uint64{"c": 2, "d": 1}}); err != nil {
+	if err := a.Write(ctx, &Write{Namespace: "ns", Key: "k", Epoch: "e", Base: 0, Events: []Event{pev(1, "c", 1), pev(2, "c", 2), pev(3, "d", 1)}, Mids: map[string]uint64{"c": 2, "d": 1}}); err != nil {
 		t.Fatal(err)
 	}
 	hb.wait(t, "ns/k@3")
 	// b did not hear of it in time and appends on head 0: refused, and
 	// nothing of it is kept (its cursor move of c included).
-	if err := b.Write(ctx, &Write{Namespace: "ns", Key: "k", Base: 0, Events: []Event{pev(1, "c", 3)}, Mids: map[string]uint64{"c": 3}}); !errors.Is(err, ErrConflict) {
+	if err := b.Write(ctx, &Write{Namespace: "ns", Key: "k", Epoch: "e", Base: 0, Events: []Event{pev(1, "c", 3)}, Mids: map[string]uint64{"c": 3}}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("append on a stale head: %v, want ErrConflict", err)
 	}
 	// A refusal made on a stale head is refused too.
-	if err := b.Write(ctx, &Write{Namespace: "ns", Key: "k", Base: 2, Mids: map[string]uint64{"c": 3}, Rejections: []Rejection{{Client: "c", Mid: 3, Name: "Add", Code: "x", Message: "m"}}}); !errors.Is(err, ErrConflict) {
+	if err := b.Write(ctx, &Write{Namespace: "ns", Key: "k", Epoch: "e", Base: 2, Mids: map[string]uint64{"c": 3}, Rejections: []Rejection{{Client: "c", Mid: 3, Name: "Add", Code: "x", Message: "m"}}}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("refusal on a stale head: %v, want ErrConflict", err)
 	}
 	if mid, _ := a.ClientMid(ctx, "ns", "k", "c"); mid != 2 {
 		t.Fatalf("c's cursor %d after refused writes, want 2", mid)
 	}
-	if err := b.Write(ctx, &Write{Namespace: "ns", Key: "k", Base: 3, Events: []Event{pev(4, "c", 3)}, Mids: map[string]uint64{"c": 3}}); err != nil {
+	if err := b.Write(ctx, &Write{Namespace: "ns", Key: "k", Epoch: "e", Base: 3, Events: []Event{pev(4, "c", 3)}, Mids: map[string]uint64{"c": 3}}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := a.State(ctx, "ns", "k")
@@ -108,16 +108,48 @@ func TestPostgresTwoServers(t *testing.T) {
 		t.Fatalf("find %+v %v", e, err)
 	}
 
+	// A refusal elsewhere moved c's cursor to 5 without moving the head;
+	// a Write processing mids 5 and 6 of c is a conflict (its first mid,
+	// not its last, is checked).
+	if err := b.Write(ctx, &Write{Namespace: "ns", Key: "k", Epoch: "e", Base: 4, Mids: map[string]uint64{"c": 5}, Rejections: []Rejection{{Client: "c", Mid: 5, Name: "Add", Code: "x", Message: "m"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Write(ctx, &Write{Namespace: "ns", Key: "k", Epoch: "e", Base: 4, Events: []Event{pev(5, "c", 5), pev(6, "c", 6)}, Mids: map[string]uint64{"c": 6}}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("processing a mid refused elsewhere: %v, want ErrConflict", err)
+	}
+	if err := a.Write(ctx, &Write{Namespace: "ns", Key: "k", Epoch: "e", Base: 4, Events: []Event{pev(5, "c", 6)}, Mids: map[string]uint64{"c": 6}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Write(ctx, &Write{Namespace: "ns", Key: "k", Epoch: "e", Base: 5, Events: []Event{pev(6, "c", 7)}, Mids: map[string]uint64{"c": 7}}); err != nil {
+		t.Fatal(err)
+	}
+	// A Write made on another epoch of the key is a conflict, even at
+	// the right seq.
+	if err := a.Write(ctx, &Write{Namespace: "ns", Key: "k", Epoch: "old", Base: 6, Events: []Event{pev(7, "z", 1)}, Mids: map[string]uint64{"z": 1}}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a Write of another epoch: %v, want ErrConflict", err)
+	}
+	if err := a.Write(ctx, &Write{Namespace: "ns", Key: "k", Delete: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Write(ctx, &Write{Namespace: "ns", Key: "k", Create: meta}); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 4; seq++ {
+		if err := a.Write(ctx, &Write{Namespace: "ns", Key: "k", Epoch: "e", Base: seq - 1, Events: []Event{pev(seq, map[uint64]string{1: "c", 2: "c", 3: "d", 4: "c"}[seq], map[uint64]uint64{1: 1, 2: 2, 3: 1, 4: 3}[seq])}, Mids: map[string]uint64{map[uint64]string{1: "c", 2: "c", 3: "d", 4: "c"}[seq]: map[uint64]uint64{1: 1, 2: 2, 3: 1, 4: 3}[seq]}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// In one batch, a Write that conflicts fails alone.
-	r1 := &writeReq{w: &Write{Namespace: "ns", Key: "k", Base: 1, Events: []Event{pev(2, "x", 1)}}}
-	r2 := &writeReq{w: &Write{Namespace: "ns", Key: "k", Base: 4, Events: []Event{pev(5, "y", 1)}, Mids: map[string]uint64{"y": 1}}}
+	r1 := &writeReq{w: &Write{Namespace: "ns", Key: "k", Epoch: "e", Base: 1, Events: []Event{pev(2, "x", 1)}}}
+	r2 := &writeReq{w: &Write{Namespace: "ns", Key: "k", Epoch: "e", Base: 4, Events: []Event{pev(5, "y", 1)}, Mids: map[string]uint64{"y": 1}}}
 	if err := a.commit([]*writeReq{r1, r2}); err != nil {
 		t.Fatal(err)
 	}
 	if !errors.Is(r1.failed, ErrConflict) || r2.failed != nil {
 		t.Fatalf("batch: %v, %v", r1.failed, r2.failed)
 	}
-	if h, err := b.Heads(ctx, "ns", []string{"k", "nope"}); err != nil || len(h) != 1 || h["k"] != 5 {
+	if h, err := b.Heads(ctx, "ns", []string{"k", "nope"}); err != nil || len(h) != 1 || h["k"] != (Head{Epoch: "e", Seq: 5}) {
 		t.Fatalf("heads %v %v", h, err)
 	}
 
@@ -131,7 +163,7 @@ func TestPostgresTwoServers(t *testing.T) {
 	if u0.Bytes != want || u0.Keys != 1 {
 		t.Fatalf("usage %+v, want %d bytes", u0, want)
 	}
-	if err := a.Write(ctx, &Write{Namespace: "ns", Key: "k", Base: 5, Events: []Event{pev(6, "c", 4)}, Snapshot: &Snapshot{Seq: 6, State: []byte(`{"s":6}`)}, CompactBelow: 4, KeepSnapshots: 2}); err != nil {
+	if err := a.Write(ctx, &Write{Namespace: "ns", Key: "k", Epoch: "e", Base: 5, Events: []Event{pev(6, "c", 4)}, Snapshot: &Snapshot{Seq: 6, State: []byte(`{"s":6}`)}, CompactBelow: 4, KeepSnapshots: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if first, _ := a.FirstSeq(ctx, "ns", "k"); first != 4 {
@@ -185,14 +217,14 @@ func TestPostgresTwoServers(t *testing.T) {
 	// PostgreSQL stops: Writes fail (not as conflicts); it comes back:
 	// they succeed again, and the listener says anything may have moved.
 	pg.Stop()
-	if err := a.Write(ctx, &Write{Namespace: "ns", Key: "c", Base: 0, Events: []Event{pev(1, "c", 1)}}); err == nil || errors.Is(err, ErrConflict) {
+	if err := a.Write(ctx, &Write{Namespace: "ns", Key: "c", Epoch: "e", Base: 0, Events: []Event{pev(1, "c", 1)}}); err == nil || errors.Is(err, ErrConflict) {
 		t.Fatalf("write with PostgreSQL down: %v", err)
 	}
 	pg.StartAgain()
 	hb.wait(t, "/@0")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		err := a.Write(ctx, &Write{Namespace: "ns", Key: "c", Base: 0, Events: []Event{pev(1, "c", 1)}})
+		err := a.Write(ctx, &Write{Namespace: "ns", Key: "c", Epoch: "e", Base: 0, Events: []Event{pev(1, "c", 1)}})
 		if err == nil {
 			break
 		}

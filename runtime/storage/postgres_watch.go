@@ -16,14 +16,14 @@ import (
 // and reconnects with backoff when it is lost; after each (re)connect fn
 // hears "anything may have moved" (an empty ns), since notifications sent
 // while it was away are lost.
-func (s *Postgres) Watch(fn func(ns, key string, head uint64)) {
+func (s *Postgres) Watch(fn func(ns, key string, h Head)) {
 	s.watchOnce.Do(func() {
 		s.wg.Add(1)
 		go s.listen(fn)
 	})
 }
 
-func (s *Postgres) listen(fn func(ns, key string, head uint64)) {
+func (s *Postgres) listen(fn func(ns, key string, h Head)) {
 	defer s.wg.Done()
 	backoff := 100 * time.Millisecond
 	for s.life.Err() == nil {
@@ -41,7 +41,7 @@ func (s *Postgres) listen(fn func(ns, key string, head uint64)) {
 	}
 }
 
-func (s *Postgres) listenOnce(fn func(ns, key string, head uint64)) error {
+func (s *Postgres) listenOnce(fn func(ns, key string, h Head)) error {
 	cfg, err := pgx.ParseConfig(s.url)
 	if err != nil {
 		return err
@@ -56,7 +56,7 @@ func (s *Postgres) listenOnce(fn func(ns, key string, head uint64)) error {
 	if _, err := conn.Exec(s.life, `LISTEN `+notifyChannel); err != nil {
 		return err
 	}
-	fn("", "", 0) // what was sent while nobody listened is lost
+	fn("", "", Head{}) // what was sent while nobody listened is lost
 	for {
 		ctx, cancel := context.WithTimeout(s.life, s.opt.CheckEvery)
 		n, err := conn.WaitForNotification(ctx)
@@ -79,12 +79,12 @@ func (s *Postgres) listenOnce(fn func(ns, key string, head uint64)) error {
 		}
 		var p []json.RawMessage
 		var ns, key string
-		var head uint64
-		if json.Unmarshal([]byte(n.Payload), &p) != nil || len(p) != 3 ||
-			json.Unmarshal(p[0], &ns) != nil || json.Unmarshal(p[1], &key) != nil || json.Unmarshal(p[2], &head) != nil {
+		var h Head
+		if json.Unmarshal([]byte(n.Payload), &p) != nil || len(p) != 4 ||
+			json.Unmarshal(p[0], &ns) != nil || json.Unmarshal(p[1], &key) != nil || json.Unmarshal(p[2], &h.Seq) != nil || json.Unmarshal(p[3], &h.Epoch) != nil {
 			continue
 		}
-		fn(ns, key, head)
+		fn(ns, key, h)
 	}
 }
 

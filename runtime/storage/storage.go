@@ -20,16 +20,22 @@ var ErrConflict = errors.New("storage: the key moved: another server wrote first
 
 // Shared is implemented by stores that several servers use at once
 // (PostgreSQL). Watch calls fn, on a goroutine of the store's, with each
-// key some server wrote to: its namespace, key and head seq after the
-// write (0 when the key was deleted). Calls are hints, not a complete
+// key some server wrote to: its namespace, key and head after the write
+// (seq 0 and no epoch when the key was deleted). fn must not block. Calls are hints, not a complete
 // list (notifications can be lost while the connection that hears them is
 // down): after a gap, the store calls fn with an empty ns, meaning
 // "anything may have moved". Watch is called once, before any Write.
 type Shared interface {
 	Store
-	Watch(fn func(ns, key string, head uint64))
-	// Heads returns the head seq of each of the keys of ns that exist.
-	Heads(ctx context.Context, ns string, keys []string) (map[string]uint64, error)
+	Watch(fn func(ns, key string, h Head))
+	// Heads returns the head of each of the keys of ns that exist.
+	Heads(ctx context.Context, ns string, keys []string) (map[string]Head, error)
+}
+
+// Head is where a key's log is: its epoch and last seq.
+type Head struct {
+	Epoch string
+	Seq   uint64
 }
 
 // StateMeta is one key's row: its type, fingerprint, epoch and head seq.
@@ -115,6 +121,10 @@ type Write struct {
 	// Events, Mids or Rejections whose Base is no longer the key's head
 	// (another server wrote first) with ErrConflict.
 	Base uint64
+	// Epoch is the key's epoch the Write was made on: a shared store
+	// refuses (ErrConflict) a Write to a key deleted and created again
+	// meanwhile, whatever its head.
+	Epoch string
 
 	// UsageDelta is set by Write: by how many bytes the namespace's usage
 	// (see Usage) moved.

@@ -104,6 +104,15 @@ func (b *batcher) write(ctx context.Context, w *Write) error {
 // Write implements Store.
 func (s *SQLite) Write(ctx context.Context, w *Write) error { return s.b.write(ctx, w) }
 
+// ambiguousError is a commit whose outcome is unknown (the connection
+// failed at COMMIT): the batch may be in the log.
+type ambiguousError struct{ err error }
+
+func (e *ambiguousError) Error() string {
+	return e.err.Error() + " (the batch may have been committed)"
+}
+func (e *ambiguousError) Unwrap() error { return e.err }
+
 // claim takes the queued requests that were not cancelled.
 func claim(batch []*writeReq) []*writeReq {
 	kept := batch[:0]
@@ -140,7 +149,8 @@ func (b *batcher) run() {
 			continue
 		}
 		err := b.commit(batch)
-		if err != nil && len(batch) > 1 {
+		var amb *ambiguousError
+		if err != nil && len(batch) > 1 && !errors.As(err, &amb) {
 			// One bad Write must not fail the others: retry one by one.
 			for _, r := range batch {
 				r.failed = nil
