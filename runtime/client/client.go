@@ -76,7 +76,7 @@ type Client struct {
 	url  string
 	opts Options
 	log  *slog.Logger
-	disk *disk
+	disk persister
 	id   string
 
 	ctx    context.Context
@@ -338,16 +338,30 @@ func (c *Client) flusher() {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
-			c.mu.Lock()
-			stores := c.storeList()
-			c.mu.Unlock()
-			for _, s := range stores {
-				if err := s.persist(); err != nil {
-					c.log.Error("client: saving state failed", "key", s.key, "err", err)
-				}
-			}
+			c.Flush()
 		}
 	}
+}
+
+// Flush saves each open store's confirmed state now; the client also does
+// every 200 ms. Pending mutations need no Flush: they are durable before
+// their action returns. A page calls it when it is hidden, so that a
+// reload offline starts from the newest state it had.
+func (c *Client) Flush() error {
+	if c.disk == nil {
+		return nil
+	}
+	c.mu.Lock()
+	stores := c.storeList()
+	c.mu.Unlock()
+	var errs []error
+	for _, s := range stores {
+		if err := s.persist(); err != nil {
+			c.log.Error("client: saving state failed", "key", s.key, "err", err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (c *Client) status(online bool) {

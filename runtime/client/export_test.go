@@ -1,7 +1,6 @@
 package client
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -69,18 +68,6 @@ func (c *Client) Deliver(l *SimLink, frame []byte) error { return c.deliver(l, f
 
 // Detach takes the client offline.
 func (c *Client) Detach() { c.detach() }
-
-// Flush saves every store's confirmed state, as the flusher does.
-func (c *Client) Flush() error {
-	c.mu.Lock()
-	stores := c.storeList()
-	c.mu.Unlock()
-	var err error
-	for _, s := range stores {
-		err = errors.Join(err, s.persist())
-	}
-	return err
-}
 
 // Crash stops the client as a killed process would: nothing more is saved.
 func (c *Client) Crash() error {

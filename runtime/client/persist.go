@@ -1,3 +1,5 @@
+//go:build !js
+
 package client
 
 import (
@@ -41,7 +43,7 @@ CREATE TABLE IF NOT EXISTS pending (
 ) WITHOUT ROWID;
 `
 
-func openDisk(dir, synchronous string) (*disk, error) {
+func openDisk(dir, synchronous string) (persister, error) {
 	if synchronous == "" {
 		synchronous = "FULL"
 	}
@@ -85,22 +87,6 @@ func (d *disk) meta(k string) (string, error) {
 func (d *disk) setMeta(k, v string) error {
 	_, err := d.db.Exec(`INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, k, v)
 	return err
-}
-
-type keyRow struct {
-	Key     string `db:"key"`
-	Type    string `db:"type"`
-	Seq     uint64 `db:"seq"`
-	Epoch   string `db:"epoch"`
-	State   []byte `db:"state"`
-	NextMid uint64 `db:"next_mid"`
-}
-
-type pendingRow struct {
-	Mid  uint64 `db:"mid"`
-	Name string `db:"name"`
-	Args []byte `db:"args"`
-	Time int64  `db:"time"`
 }
 
 func (d *disk) load(key string) (keyRow, []pendingRow, bool, error) {

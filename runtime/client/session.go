@@ -123,11 +123,8 @@ func (c *Client) run() {
 func (c *Client) session() (bool, error) {
 	dctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
-	h := http.Header{}
-	if c.opts.APIKey != "" {
-		h.Set("Authorization", "Bearer "+c.opts.APIKey)
-	}
-	ws, resp, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPHeader: h})
+	opts, helloAuth := dialOptions(c.opts.APIKey)
+	ws, resp, err := websocket.Dial(dctx, c.url, opts)
 	if err != nil {
 		if e := refusal(resp); e != nil {
 			c.log.Warn("client: server refused the connection", "code", e.Code, "msg", e.Message)
@@ -140,7 +137,7 @@ func (c *Client) session() (bool, error) {
 	}
 	defer ws.CloseNow()
 	ws.SetReadLimit(256 << 20)
-	var tok string
+	tok := helloAuth
 	if c.opts.TokenSource != nil {
 		if tok, err = c.opts.TokenSource(dctx); err != nil {
 			return false, fmt.Errorf("client: TokenSource: %w", err)

@@ -66,6 +66,9 @@ func newStore(c *Client, t *contract.Type, key string) (*Store, error) {
 // Key returns the store's key.
 func (s *Store) Key() string { return s.key }
 
+// Type returns the key's state type.
+func (s *Store) Type() *contract.Type { return s.typ }
+
 // Err returns the error that stopped the store from syncing, or nil: a
 // *ServerError whose code is schema_mismatch (this client's schema cannot be
 // served by the server's), unknown_type, type_mismatch (the key holds
