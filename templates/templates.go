@@ -60,6 +60,7 @@ func Render(o Options) (map[string][]byte, error) {
 		examplesPath+o.App+"/cmd/", o.Module+"/cmd/",
 		examplesPath+o.App, o.Module+"/"+o.App,
 		"//go:generate go tool bsgen -server ./cmd/", "//go:generate go tool bsgen -server ../cmd/",
+		" -wasm ./cmd/", " -wasm ../cmd/",
 	)
 	files := map[string][]byte{}
 	err := fs.WalkDir(examples.FS, o.App, func(p string, d fs.DirEntry, err error) error {

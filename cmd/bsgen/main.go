@@ -34,7 +34,8 @@ func main() {
 }
 
 const usage = `usage:
-  bsgen [-server DIR] [-v] [packages]    generate <package>_bs.go (default package: .)
+  bsgen [-server DIR] [-web DIR] [-wasm DIR] [-v] [packages]
+                                         generate <package>_bs.go (default package: .)
   bsgen init [--example todos|polls] [--module PATH] [--replace DIR] DIR
                                          scaffold a new app in DIR
   bsgen help                             this text
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet("bsgen", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	server := flags.String("server", "", "also write `DIR`/main.go, a server for the package (DIR is relative to the package's directory)")
+	web := flags.String("web", "", "also write `DIR`/PKG.js and PKG.d.ts, the package's typed JavaScript API over the WebAssembly client")
+	wasm := flags.String("wasm", "", "also write `DIR`/main.go, the package's WebAssembly client (GOOS=js GOARCH=wasm)")
 	verbose := flags.Bool("v", false, "print the files written")
 	flags.Usage = func() {
 		fmt.Fprint(stderr, usage+"\nflags:\n")
@@ -68,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	res, err := gen.Generate(gen.Config{Patterns: flags.Args(), Server: *server})
+	res, err := gen.Generate(gen.Config{Patterns: flags.Args(), Server: *server, Web: *web, Wasm: *wasm})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -91,9 +94,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "bsgen: wrote", f.Path)
 		}
 		if changed && errors.Is(statErr, fs.ErrNotExist) && filepath.Base(f.Path) == "main.go" {
-			// A new server imports runtime/server, whose dependencies the
-			// module may not list yet.
-			fmt.Fprintf(stderr, "bsgen: wrote the server %s; run go mod tidy if go build asks for go.sum entries\n", rel(wd, f.Path))
+			// A new server or WebAssembly client imports packages whose
+			// dependencies the module may not list yet.
+			fmt.Fprintf(stderr, "bsgen: wrote the command %s; run go mod tidy if go build asks for go.sum entries\n", rel(wd, f.Path))
 		}
 	}
 	return 0

@@ -2,7 +2,7 @@
 // key. It is what `bsgen init` scaffolds when no example is named.
 package counter
 
-//go:generate go tool bsgen -server ./cmd/counter-server
+//go:generate go tool bsgen -server ./cmd/counter-server -web ./web -wasm ./cmd/counter-wasm
 
 import "github.com/better-state/better-state/schema"
 

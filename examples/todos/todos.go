@@ -4,7 +4,7 @@
 // action envelopes and the server registration in todos_bs.go.
 package todos
 
-//go:generate go tool bsgen -server ./cmd/todos-server
+//go:generate go tool bsgen -server ./cmd/todos-server -web ./web -wasm ./cmd/todos-wasm
 
 import (
 	"slices"

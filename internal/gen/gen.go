@@ -36,6 +36,13 @@ type Config struct {
 	// Server, if set, is a directory relative to each schema package's
 	// directory where a server main package is written as well.
 	Server string
+	// Web, if set, is a directory relative to each schema package's
+	// directory that gets PKG.js and PKG.d.ts, the typed JavaScript API
+	// over the WebAssembly client.
+	Web string
+	// Wasm, if set, is a directory relative to each schema package's
+	// directory that gets main.go, the package's WebAssembly client.
+	Wasm string
 }
 
 // Diagnostic is a finding about the user's code with its file:line:col.
@@ -118,6 +125,15 @@ func Generate(cfg Config) (*Result, error) {
 				return nil, err
 			}
 			files = append(files, File{Path: filepath.Join(serverDir, "main.go"), Content: src})
+		}
+		if cfg.Web != "" {
+			js, dts := emit.WebAPI(p)
+			dir := filepath.Join(p.Dir, cfg.Web)
+			files = append(files, File{Path: filepath.Join(dir, p.Name+".js"), Content: js}, File{Path: filepath.Join(dir, p.Name+".d.ts"), Content: dts})
+		}
+		if cfg.Wasm != "" {
+			dir := filepath.Join(p.Dir, cfg.Wasm)
+			files = append(files, File{Path: filepath.Join(dir, "main.go"), Content: emit.WasmMain(p, filepath.Base(dir))})
 		}
 	}
 	if res.HasErrors() {

@@ -42,6 +42,10 @@ func (s *Server) routes() {
 		})
 	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Static != nil && !strings.HasPrefix(r.URL.Path, "/v1/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			s.cfg.Static.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, errorf(http.StatusNotFound, protocol.CodeNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
 	})
 	s.mux = m

@@ -247,7 +247,11 @@ type Config struct {
 	// default). The page has no data of its own: it reads with the
 	// credential its user types.
 	Inspect bool
-	Limits  Limits
+	// Static, if set, serves the requests for paths the server does not
+	// (a web app's page and files: serve's --web). The API, /healthz and
+	// /inspect/ come first.
+	Static http.Handler
+	Limits Limits
 
 	// synchronous and clock are set by internal/simhook.Synchronous for
 	// the deterministic simulation: rooms run on the caller's goroutine,

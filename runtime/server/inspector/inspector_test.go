@@ -1,7 +1,6 @@
 package inspector_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,102 +8,34 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"go.uber.org/goleak"
 
+	"github.com/better-state/better-state/internal/browsertest"
 	"github.com/better-state/better-state/internal/fixtures"
 	"github.com/better-state/better-state/internal/proctest"
 )
 
 const devKey = "bs-inspector-test-key"
 
-// chromium returns the browser's path. Without one the test is skipped,
-// unless BS_REQUIRE_BROWSER is set (CI sets it): there, a missing browser
-// fails.
-func chromium(t testing.TB) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("BS_REQUIRE_BROWSER") != "" {
-		t.Fatal("no chromium on PATH (Debian: apt-get install chromium), and BS_REQUIRE_BROWSER is set")
-	}
-	t.Skip("no chromium on PATH (Debian: apt-get install chromium); set BS_REQUIRE_BROWSER to make this a failure")
-	return ""
-}
-
-// shotsDir is where screenshots go: $BS_SCREENSHOTS, or a new temporary
-// directory that outlives the test.
-func shotsDir(t testing.TB) string {
-	dir := os.Getenv("BS_SCREENSHOTS")
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "bs-inspector-shots-"); err != nil {
-			t.Fatal(err)
-		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots in %s", dir)
-	return dir
-}
-
 type env struct {
-	t       testing.TB
-	server  string // the todos-server binary
-	secret  string // its --token-secret-file
-	http    string
-	ws      string
-	cli     string
-	cliDir  string
-	browser context.Context
-	console *consoleLog
-}
-
-type consoleLog struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (c *consoleLog) listen(ev any) {
-	var line string
-	switch ev := ev.(type) {
-	case *cdpruntime.EventExceptionThrown:
-		d := ev.ExceptionDetails
-		line = fmt.Sprintf("exception at %d:%d: %s", d.LineNumber+1, d.ColumnNumber+1, d.Text)
-		if d.Exception != nil {
-			line += " " + d.Exception.Description
-		}
-	case *cdpruntime.EventConsoleAPICalled:
-		line = "console." + string(ev.Type) + ":"
-		for _, a := range ev.Args {
-			line += " " + string(a.Value) + a.Description
-		}
-	default:
-		return
-	}
-	c.mu.Lock()
-	c.lines = append(c.lines, line)
-	c.mu.Unlock()
-}
-
-func (c *consoleLog) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.Join(c.lines, "\n")
+	*browsertest.Browser
+	t      testing.TB
+	server string // the todos-server binary
+	secret string // its --token-secret-file
+	http   string
+	ws     string
+	cli    string
+	cliDir string
 }
 
 // start builds todos-server and the todos CLI, writes a key "big" of
 // 100,000 events into a new database, starts the server on it with
 // --inspect, and opens a headless Chromium.
 func start(t testing.TB) *env {
-	browserPath := chromium(t)
 	server := proctest.Build(t, "github.com/better-state/better-state/examples/todos/cmd/todos-server")
 	cli := proctest.Build(t, "github.com/better-state/better-state/examples/todos/cmd/todos")
 	db := filepath.Join(t.TempDir(), "inspect.db")
@@ -120,59 +51,9 @@ func start(t testing.TB) *env {
 	e := &env{t: t, server: server, secret: secret, http: "http://" + addr, ws: "ws://" + addr + "/v1/ws", cli: cli, cliDir: t.TempDir()}
 	proctest.WaitHealthy(t, e.http)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browserPath), chromedp.NoSandbox, chromedp.Headless,
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 900))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	// The page's exceptions and console lines go into the failure message.
-	e.console = &consoleLog{}
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithListener(e.console.listen))
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	e.browser = bctx
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("browser console:\n%s", e.console)
-		}
-	})
+	e.Browser = browsertest.Start(t)
 	return e
 }
-
-// run runs browser actions with a time limit.
-func (e *env) run(what string, steps ...chromedp.Action[chromedp.Void]) {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.browser, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		e.t.Fatalf("%s: %v\nconsole:\n%s\npage:\n%.4000s", what, err, e.console, e.html())
-	}
-}
-
-// html returns the page's body, for failure messages.
-func (e *env) html() string {
-	ctx, cancel := context.WithTimeout(e.browser, 5*time.Second)
-	defer cancel()
-	html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
-	return html
-}
-
-// eval evaluates a JavaScript expression.
-func eval[T any](e *env, expr string) T {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.browser, 30*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		e.t.Fatalf("evaluating %s: %v", expr, err)
-	}
-	return v
-}
-
-// js is an action that evaluates expr for its effect.
-func js(expr string) chromedp.Action[chromedp.Void] { return chromedp.Evaluate[chromedp.Void](expr) }
 
 // todos runs the todos CLI on list.
 func (e *env) todos(list string, args ...string) string {
@@ -212,42 +93,13 @@ func (e *env) itemIDs(list string) []string {
 	return ids
 }
 
-func (e *env) shot(dir, name string) {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.browser, 30*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		e.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-func (e *env) texts(sel string) []string {
-	e.t.Helper()
-	return eval[[]string](e, fmt.Sprintf(`Array.from(document.querySelectorAll(%q), (el) => el.textContent)`, sel))
-}
-
-func (e *env) attrs(sel, attr string) []string {
-	e.t.Helper()
-	return eval[[]string](e, fmt.Sprintf(`Array.from(document.querySelectorAll(%q), (el) => el.getAttribute(%q))`, sel, attr))
-}
-
-// waitJS waits until the JavaScript expression is true.
-func (e *env) waitJS(what, expr string) {
-	e.t.Helper()
-	e.run(what, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
-}
-
 // TestInspectorPage drives the page in a real Chromium against a real
 // todos-server process: sign in, find a key, see a live event arrive,
 // move to an older seq, click a field and see its blame, see who is on
 // the key, at laptop and phone widths.
 func TestInspectorPage(t *testing.T) {
 	e := start(t)
-	shots := shotsDir(t)
+	shots := browsertest.ShotsDir(t)
 	for _, title := range []string{"milk", "eggs", "bread"} {
 		e.todos("groceries", "add", title)
 	}
@@ -266,38 +118,38 @@ func TestInspectorPage(t *testing.T) {
 	}
 
 	// A wrong key is refused, on the page.
-	e.run("wrong key",
+	e.Run("wrong key",
 		chromedp.Navigate(e.http+"/inspect"),
 		chromedp.WaitVisible(chromedp.ID("#cred")),
 		chromedp.SendKeys(chromedp.ID("#cred"), "not-a-key"),
 		chromedp.Click(chromedp.ID("#signin")))
-	e.waitJS("the refusal", `document.getElementById("login-error").textContent.includes("not valid")`)
+	e.WaitJS("the refusal", `document.getElementById("login-error").textContent.includes("not valid")`)
 
 	// Sign in, find the key by its prefix.
-	e.run("sign in",
+	e.Run("sign in",
 		chromedp.SetValue(chromedp.ID("#cred"), devKey),
 		chromedp.Click(chromedp.ID("#signin")),
 		chromedp.WaitVisible(chromedp.ID("#app")),
 		chromedp.WaitVisible(chromedp.CSS(`#keys li[data-key="big"]`)))
-	if who := e.texts("#who"); len(who) != 1 || !strings.Contains(who[0], "namespace default") {
+	if who := e.Texts("#who"); len(who) != 1 || !strings.Contains(who[0], "namespace default") {
 		t.Fatalf("who: %v", who)
 	}
-	e.run("search",
+	e.Run("search",
 		chromedp.SendKeys(chromedp.ID("#prefix"), "groc"))
-	e.waitJS("the search", `document.getElementById("keys").dataset.prefix === "groc"`)
-	if got := e.attrs("#keys li", "data-key"); fmt.Sprint(got) != "[groceries]" {
+	e.WaitJS("the search", `document.getElementById("keys").dataset.prefix === "groc"`)
+	if got := e.Attrs("#keys li", "data-key"); fmt.Sprint(got) != "[groceries]" {
 		t.Fatalf("keys with prefix groc: %v", got)
 	}
-	e.run("open the key",
+	e.Run("open the key",
 		chromedp.Click(chromedp.CSS(`#keys li[data-key="groceries"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#timeline li[data-seq="4"]`)))
-	if got := e.attrs("#timeline li", "data-seq"); fmt.Sprint(got) != "[4 3 2 1]" {
+	if got := e.Attrs("#timeline li", "data-seq"); fmt.Sprint(got) != "[4 3 2 1]" {
 		t.Fatalf("timeline seqs %v, want newest first", got)
 	}
-	if txt := e.texts("#key-type"); txt[0] != "todos.List" {
+	if txt := e.Texts("#key-type"); txt[0] != "todos.List" {
 		t.Fatalf("type %v", txt)
 	}
-	e.waitJS("the state", `document.getElementById("state").textContent.includes("oat milk")`)
+	e.WaitJS("the state", `document.getElementById("state").textContent.includes("oat milk")`)
 
 	// Someone else watches the list: the page shows them.
 	watch := exec.Command(e.cli, "--url", e.ws, "--key", devKey, "--list", "groceries", "--dir", t.TempDir(), "--name", "bob", "watch")
@@ -305,106 +157,106 @@ func TestInspectorPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { watch.Process.Kill(); watch.Wait() })
-	e.waitJS("bob's presence", `Array.from(document.querySelectorAll("#presence li")).some((li) => li.textContent.includes("bob"))`)
+	e.WaitJS("bob's presence", `Array.from(document.querySelectorAll("#presence li")).some((li) => li.textContent.includes("bob"))`)
 
 	// A live event arrives at the top of the timeline, with its diff, and
 	// the state follows.
 	e.todos("groceries", "add", "jam")
-	e.run("the live event", chromedp.WaitVisible(chromedp.CSS(`#timeline li[data-seq="5"]`)))
-	if got := e.attrs("#timeline li", "data-seq"); got[0] != "5" {
+	e.Run("the live event", chromedp.WaitVisible(chromedp.CSS(`#timeline li[data-seq="5"]`)))
+	if got := e.Attrs("#timeline li", "data-seq"); got[0] != "5" {
 		t.Fatalf("the live event is not first: %v", got)
 	}
-	e.waitJS("the live state", `document.getElementById("state").textContent.includes("jam") && document.getElementById("seq").textContent === "5"`)
-	e.run("its diff",
+	e.WaitJS("the live state", `document.getElementById("state").textContent.includes("jam") && document.getElementById("seq").textContent === "5"`)
+	e.Run("its diff",
 		chromedp.Click(chromedp.CSS(`#timeline li[data-seq="5"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#timeline li[data-seq="5"] .ops`)))
-	if ops := e.texts(`#timeline li[data-seq="5"] .ops li`); len(ops) != 1 || !strings.HasPrefix(ops[0], "add /items/") || !strings.Contains(ops[0], "jam") {
+	if ops := e.Texts(`#timeline li[data-seq="5"] .ops li`); len(ops) != 1 || !strings.HasPrefix(ops[0], "add /items/") || !strings.Contains(ops[0], "jam") {
 		t.Fatalf("diff of seq 5: %v", ops)
 	}
 
 	// Back in time: the state at seq 2, from the timeline.
-	e.run("seq 2",
+	e.Run("seq 2",
 		chromedp.Click(chromedp.CSS(`#timeline li[data-seq="2"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#state[data-seq="2"]`)))
-	st := e.texts("#state")[0]
+	st := e.Texts("#state")[0]
 	if !strings.Contains(st, `"milk"`) || !strings.Contains(st, "eggs") || strings.Contains(st, "bread") || strings.Contains(st, "oat milk") {
 		t.Fatalf("state at seq 2: %s", st)
 	}
-	if ops := e.texts(`#timeline li[data-seq="2"] .ops li`); len(ops) != 1 || !strings.HasPrefix(ops[0], "add /items/1") {
+	if ops := e.Texts(`#timeline li[data-seq="2"] .ops li`); len(ops) != 1 || !strings.HasPrefix(ops[0], "add /items/1") {
 		t.Fatalf("diff of seq 2: %v", ops)
 	}
 	// ... and with the slider.
-	e.run("slider to 3", js(`(() => { const s = document.getElementById("slider"); s.value = "3"; s.dispatchEvent(new Event("change")); })()`),
+	e.Run("slider to 3", browsertest.JS(`(() => { const s = document.getElementById("slider"); s.value = "3"; s.dispatchEvent(new Event("change")); })()`),
 		chromedp.WaitVisible(chromedp.CSS(`#state[data-seq="3"]`)))
-	if st := e.texts("#state")[0]; !strings.Contains(st, "bread") || strings.Contains(st, "oat milk") {
+	if st := e.Texts("#state")[0]; !strings.Contains(st, "bread") || strings.Contains(st, "oat milk") {
 		t.Fatalf("state at seq 3: %s", st)
 	}
 
 	// Back to live, then a field's history: its blame.
-	e.run("follow live",
+	e.Run("follow live",
 		chromedp.Click(chromedp.ID("#live")),
 		chromedp.WaitVisible(chromedp.CSS(`#state[data-seq="5"]`)),
 		chromedp.Click(chromedp.CSS(`#state [data-path="/items/0/title"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#blame li[data-seq="1"]`)))
-	if got := e.attrs("#blame li", "data-seq"); fmt.Sprint(got) != "[4 1]" {
+	if got := e.Attrs("#blame li", "data-seq"); fmt.Sprint(got) != "[4 1]" {
 		t.Fatalf("blame of /items/0/title: seqs %v", got)
 	}
-	b := e.texts("#blame li")
+	b := e.Texts("#blame li")
 	if !strings.Contains(b[0], `"milk" → "oat milk"`) || !strings.Contains(b[0], "Rename(") || !strings.Contains(b[1], `set to "milk"`) {
 		t.Fatalf("blame of /items/0/title: %q", b)
 	}
-	if title := e.texts("#blame-title")[0]; title != "History of /items/0/title" {
+	if title := e.Texts("#blame-title")[0]; title != "History of /items/0/title" {
 		t.Fatalf("blame title %q", title)
 	}
-	e.run("scroll to the top", js(`window.scrollTo(0, 0)`))
-	e.shot(shots, "inspector-laptop.png")
+	e.Run("scroll to the top", browsertest.JS(`window.scrollTo(0, 0)`))
+	e.Shot(shots, "inspector-laptop.png")
 	// A change in the blame takes the state there.
-	e.run("blame to seq 1",
+	e.Run("blame to seq 1",
 		chromedp.Click(chromedp.CSS(`#blame li[data-seq="1"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#state[data-seq="1"]`)))
 
 	// At a phone's width the panes stack and nothing scrolls sideways.
-	e.run("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
-	e.waitJS("stacked panes", `(() => {
+	e.Run("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	e.WaitJS("stacked panes", `(() => {
 		const a = document.getElementById("keys-pane").getBoundingClientRect();
 		const b = document.getElementById("key-pane").getBoundingClientRect();
 		return b.top >= a.bottom && document.documentElement.scrollWidth <= window.innerWidth;
 	})()`)
-	e.shot(shots, "inspector-phone.png")
-	e.run("laptop", chromedp.EmulateViewport(1280, 900))
+	e.Shot(shots, "inspector-phone.png")
+	e.Run("laptop", chromedp.EmulateViewport(1280, 900))
 
 	// The credential is kept for the session: a reload needs no sign-in.
-	e.run("reload",
+	e.Run("reload",
 		chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.ID("#app")),
 		chromedp.WaitVisible(chromedp.CSS(`#keys li[data-key="groceries"]`)))
 
 	// A key of 100,000 events opens on its newest page.
 	t0 := time.Now()
-	e.run("open big",
+	e.Run("open big",
 		chromedp.Click(chromedp.CSS(`#keys li[data-key="big"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#timeline li[data-seq="100000"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#state[data-seq="100000"]`)))
 	t.Logf("a key of 100,000 events opened in %v (timeline and state)", time.Since(t0).Round(time.Millisecond))
-	if n := len(e.texts("#timeline li")); n != 50 {
+	if n := len(e.Texts("#timeline li")); n != 50 {
 		t.Fatalf("the first page of big has %d events, want 50", n)
 	}
-	if max := e.attrs("#slider", "max"); max[0] != "100000" {
+	if max := e.Attrs("#slider", "max"); max[0] != "100000" {
 		t.Fatalf("slider max %v", max)
 	}
-	e.run("older events",
+	e.Run("older events",
 		chromedp.Click(chromedp.ID("#timeline-more")),
 		chromedp.WaitVisible(chromedp.CSS(`#timeline li[data-seq="99901"]`)))
 
 	// Signing out forgets the credential.
-	e.run("sign out", chromedp.Click(chromedp.ID("#signout")), chromedp.WaitVisible(chromedp.ID("#login")), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("#cred")))
-	if left := eval[string](e, `["keys", "state", "timeline", "blame", "who"].map((id) => document.getElementById(id).textContent).join("")`); left != "" {
+	e.Run("sign out", chromedp.Click(chromedp.ID("#signout")), chromedp.WaitVisible(chromedp.ID("#login")), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("#cred")))
+	if left := browsertest.Eval[string](e.Browser, `["keys", "state", "timeline", "blame", "who"].map((id) => document.getElementById(id).textContent).join("")`); left != "" {
 		t.Fatalf("after sign-out the page still shows %q", left)
 	}
-	if id := eval[string](e, `sessionStorage.getItem("bs-inspect-client") || ""`); id != "" {
+	if id := browsertest.Eval[string](e.Browser, `sessionStorage.getItem("bs-inspect-client") || ""`); id != "" {
 		t.Fatalf("after sign-out the client id %q is kept", id)
 	}
-	if !eval[bool](e, `document.getElementById("app").hidden`) {
+	if !browsertest.Eval[bool](e.Browser, `document.getElementById("app").hidden`) {
 		t.Fatal("the app is shown after sign-out and reload")
 	}
 }
@@ -421,26 +273,26 @@ func TestInspectorWithAToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tokens mint: %v", err)
 	}
-	e.run("sign in",
+	e.Run("sign in",
 		chromedp.Navigate(e.http+"/inspect/"),
 		chromedp.WaitVisible(chromedp.ID("#cred")),
 		chromedp.SendKeys(chromedp.ID("#cred"), strings.TrimSpace(string(token))),
 		chromedp.Click(chromedp.ID("#signin")),
 		chromedp.WaitVisible(chromedp.ID("#app")))
-	e.waitJS("the listing's refusal", `document.getElementById("keys-error").textContent.includes("may not list keys")`)
-	if who := e.texts("#who")[0]; !strings.Contains(who, "reader") {
+	e.WaitJS("the listing's refusal", `document.getElementById("keys-error").textContent.includes("may not list keys")`)
+	if who := e.Texts("#who")[0]; !strings.Contains(who, "reader") {
 		t.Fatalf("who: %q", who)
 	}
-	e.run("open shared by name",
+	e.Run("open shared by name",
 		chromedp.SendKeys(chromedp.ID("open-key-name"), "shared"),
 		chromedp.Click(chromedp.CSS("#open-key button")),
 		chromedp.WaitVisible(chromedp.CSS(`#timeline li[data-seq="1"]`)),
 		chromedp.Click(chromedp.CSS(`#state [data-path="/items/0/title"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#blame li[data-seq="1"]`)))
-	e.run("open private by name",
+	e.Run("open private by name",
 		chromedp.SetValue(chromedp.ID("open-key-name"), "private"),
 		chromedp.Click(chromedp.CSS("#open-key button")))
-	e.waitJS("the refusal", `document.getElementById("keys-error").textContent.startsWith("forbidden")`)
+	e.WaitJS("the refusal", `document.getElementById("keys-error").textContent.startsWith("forbidden")`)
 }
 
 // BenchmarkInspectorOpen100k times opening a key of 100,000 events in the
@@ -449,17 +301,17 @@ func TestInspectorWithAToken(t *testing.T) {
 func BenchmarkInspectorOpen100k(b *testing.B) {
 	e := start(b)
 	e.todos("small", "add", "x")
-	e.run("sign in",
+	e.Run("sign in",
 		chromedp.Navigate(e.http+"/inspect/"),
 		chromedp.WaitVisible(chromedp.ID("cred")),
 		chromedp.SendKeys(chromedp.ID("cred"), devKey),
 		chromedp.Click(chromedp.ID("signin")),
 		chromedp.WaitVisible(chromedp.CSS(`#keys li[data-key="big"]`)))
 	for b.Loop() {
-		e.run("open small",
+		e.Run("open small",
 			chromedp.Click(chromedp.CSS(`#keys li[data-key="small"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#state[data-seq="1"]`)))
-		e.run("open big",
+		e.Run("open big",
 			chromedp.Click(chromedp.CSS(`#keys li[data-key="big"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#timeline li[data-seq="100000"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#state[data-seq="100000"]`)))

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -19,6 +20,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/better-state/better-state/clients/browser"
 	"github.com/better-state/better-state/runtime/contract"
 	"github.com/better-state/better-state/runtime/server"
 	"github.com/better-state/better-state/runtime/storage"
@@ -107,6 +109,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	tokenPublic := fs.String("token-public-key-file", "", "PEM file of the Ed25519 (EdDSA) or RSA (RS256) public key of end-user tokens")
 	tokenJWKS := fs.String("token-jwks-file", "", "JSON Web Key Set of the Ed25519 and RSA public keys of end-user tokens, chosen by each token's kid")
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns, or scheme://host patterns) allowed to open WebSockets and to call REST (CORS)")
+	web := fs.String("web", "", "serve a web app's files from this directory at / (and better-state.js, the browser client's loader), e.g. examples/todos/web")
 	inspect := fs.Bool("inspect", false, "serve the inspector, a web page of the keys, their timelines and the blame of their fields, at /inspect/")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
@@ -162,7 +165,7 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 		Tokens: tokens,
 		DBPath: *db, Sync: *sync, MaxBatch: *maxBatch, Registry: reg, DevKey: *devKey, Logger: log,
 		SnapshotEvery: *snapEvery, KeepEvents: *keep, KeepSnapshots: *keepSnaps, HashEvery: *hashEvery, RoomIdle: *roomIdle,
-		OriginPatterns: originList, Inspect: *inspect,
+		OriginPatterns: originList, Inspect: *inspect, Static: webHandler(*web),
 		Limits: server.Limits{
 			MaxFrameBytes: *maxFrame, MaxStateBytes: *maxState, MaxKeysPerConn: *maxKeys,
 			MutationsPerSecond: *rate, MutationBurst: *burst, KeyMutationsPerSec: *keyRate, MaxConns: *maxConns, MaxOpenConns: *maxOpen,
@@ -218,6 +221,26 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// webHandler serves dir, and better-state.js from clients/browser (nil
+// for no dir).
+func webHandler(dir string) http.Handler {
+	if dir == "" {
+		return nil
+	}
+	files := http.FileServer(http.Dir(dir))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Pages change with every build: revalidate, do not guess.
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if r.URL.Path == "/better-state.js" {
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+			w.Write(browser.Script)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }
 
 func keysCmd(args []string, stdout, stderr io.Writer) int {
