@@ -2,14 +2,12 @@ package client_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -233,30 +231,7 @@ func TestChaosSeveralNodesOnPostgres(t *testing.T) {
 			t.Fatalf("node %d serves another state than node 0", i)
 		}
 	}
-	for i := 0; i < clients; i++ {
-		for r := 0; r < rounds; r++ {
-			for n := 0; n < perRound; n++ {
-				title := fmt.Sprintf(`"c%d-r%d-n%d"`, i, r, n)
-				if c := strings.Count(string(first), title); c != 1 {
-					t.Fatalf("%s appears %d times", title, c)
-				}
-			}
-		}
-	}
-	var list todos.List
-	if err := json.Unmarshal(first, &list); err != nil {
-		t.Fatal(err)
-	}
-	last := make([]int, clients)
-	for _, it := range list.Items {
-		var i, r, n int
-		fmt.Sscanf(it.Title, "c%d-r%d-n%d", &i, &r, &n)
-		if k := r*perRound + n + 1; k <= last[i] {
-			t.Fatalf("client %d: %s after its mutation #%d", i, it.Title, last[i])
-		} else {
-			last[i] = k
-		}
-	}
+	checkChaosTitles(t, first, clients, rounds, perRound)
 	for i, a := range addrs {
 		requireConverged(t, &servertest.Server{HTTPURL: "http://" + a, Key: servertest.DevKey}, "chaos", stores[i], stores[i+nodes])
 	}

@@ -146,6 +146,19 @@ func TestChaosServerKilledClientsRestarted(t *testing.T) {
 	if int(seq) != total {
 		t.Fatalf("log has %d events, want %d", seq, total)
 	}
+	checkChaosTitles(t, state, clients, rounds, perRound)
+	requireConverged(t, srv, "chaos", stores...)
+	for _, c := range cs {
+		c.Close()
+	}
+	t.Logf("chaos: %d SIGKILLs, %d client restarts, %d mutations each landed exactly once", kills, restarts, total)
+}
+
+// checkChaosTitles checks a chaos test's list: each client's title
+// c<i>-r<round>-n<n> is there exactly once, and each client's titles come
+// in the order it made them.
+func checkChaosTitles(t *testing.T, state []byte, clients, rounds, perRound int) {
+	t.Helper()
 	for i := 0; i < clients; i++ {
 		for r := 0; r < rounds; r++ {
 			for n := 0; n < perRound; n++ {
@@ -156,7 +169,6 @@ func TestChaosServerKilledClientsRestarted(t *testing.T) {
 			}
 		}
 	}
-	// One client's mutations are in the log in the order it made them.
 	var list todos.List
 	if err := json.Unmarshal(state, &list); err != nil {
 		t.Fatal(err)
@@ -171,9 +183,4 @@ func TestChaosServerKilledClientsRestarted(t *testing.T) {
 			last[i] = k
 		}
 	}
-	requireConverged(t, srv, "chaos", stores...)
-	for _, c := range cs {
-		c.Close()
-	}
-	t.Logf("chaos: %d SIGKILLs, %d client restarts, %d mutations each landed exactly once", kills, restarts, total)
 }
