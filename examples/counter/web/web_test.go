@@ -3,7 +3,10 @@ package web_test
 import (
 	"encoding/json"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -23,12 +26,22 @@ func TestCounterPage(t *testing.T) {
 	web := browsertest.BuildWebApp(t, ".", []string{"index.html", "app.js", "counter.js"},
 		"github.com/better-state/better-state/examples/counter/cmd/counter-wasm", "counter")
 	server := proctest.Build(t, "github.com/better-state/better-state/examples/counter/cmd/counter-server")
+	// The page signs in with an end-user token (in hello.auth: a page
+	// cannot set headers), as a real app's page would.
+	secret := filepath.Join(t.TempDir(), "token.secret")
+	if err := os.WriteFile(secret, []byte("the counter page test's token secret, 32 bytes+"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := exec.Command(server, "tokens", "mint", "--token-secret-file", secret, "--actor", "ann", "--grant", "c1:rw", "--ttl", "1h").Output()
+	if err != nil {
+		t.Fatalf("tokens mint: %v", err)
+	}
 	addr := proctest.FreeAddr(t)
-	proctest.Start(t, server, "--addr", addr, "--db", filepath.Join(t.TempDir(), "c.db"), "--dev-key", key, "--web", web, "--log-level", "warn")
+	proctest.Start(t, server, "--addr", addr, "--db", filepath.Join(t.TempDir(), "c.db"), "--dev-key", key, "--web", web, "--log-level", "warn", "--token-secret-file", secret)
 	proctest.WaitHealthy(t, "http://"+addr)
 
 	b := browsertest.Start(t)
-	b.Run("open", chromedp.Navigate("http://"+addr+"/?key="+key+"&counter=c1"), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)))
+	b.Run("open", chromedp.Navigate("http://"+addr+"/?token="+strings.TrimSpace(string(tok))+"&counter=c1"), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)))
 	b.Run("count", chromedp.Click(chromedp.ID("plus")), chromedp.Click(chromedp.ID("plus")), chromedp.Click(chromedp.ID("plus")), chromedp.Click(chromedp.ID("minus")))
 	b.WaitJS("2 on screen", `document.getElementById("n").textContent === "2"`)
 	b.WaitJS("online", `document.getElementById("status").textContent === "online"`)
@@ -44,13 +57,17 @@ func TestCounterPage(t *testing.T) {
 		}
 		var out struct {
 			State struct {
-				N       int64 `json:"n"`
-				Changes int64 `json:"changes"`
+				N       int64  `json:"n"`
+				Changes int64  `json:"changes"`
+				LastBy  string `json:"last_by"`
 			} `json:"state"`
 		}
 		json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
 		if n = out.State.N; n == 2 && out.State.Changes == 4 {
+			if out.State.LastBy != "ann" {
+				t.Fatalf("last_by %q, want the token's actor ann", out.State.LastBy)
+			}
 			break
 		}
 		b.WaitJS("a turn", `new Promise((r) => setTimeout(() => r(true), 50))`)
