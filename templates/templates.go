@@ -92,7 +92,7 @@ func Render(o Options) (map[string][]byte, error) {
 	}
 	files["go.mod"] = goMod(o)
 	files["README.md"] = readme(o, files["cmd/"+o.App+"/main.go"])
-	files[".gitignore"] = []byte("*.db\n*.db-wal\n*.db-shm\n." + o.App + "/\n")
+	files[".gitignore"] = []byte("*.db\n*.db-wal\n*.db-shm\n." + o.App + "/\n" + o.App + "/web/dist/\n")
 	return files, nil
 }
 

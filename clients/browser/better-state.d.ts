@@ -36,7 +36,10 @@ export interface Client {
 export declare function start(opts: { wasm: string; wasmExec?: string }): Promise<unknown>;
 
 /** Opens this tab's client of the server at url (ws:// or wss://). */
-export declare function connect(url: string, opts?: { app?: string; apiKey?: string; token?: string }): Promise<Client>;
+export declare function connect(url: string, opts?: { app?: string; apiKey?: string; token?: string | (() => string | Promise<string>) }): Promise<Client>;
 
-/** This tab's client id: its own before a reload, a closed tab's, or a new one. */
-export declare function takeSlot(app: string): Promise<string>;
+/** This tab's client id: its own before a reload, a closed tab's, or a new one (per app and user scope). */
+export declare function takeSlot(app: string, scope?: string): Promise<string>;
+
+/** The user a credential names (a token's ns and sub, or a hash of an API key), for slots. */
+export declare function scopeOf(cred: { apiKey?: string; token?: string }): Promise<string>;

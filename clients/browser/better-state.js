@@ -10,9 +10,10 @@
 // Tabs. Each tab is a client of its own, with its own id and queue, so two
 // tabs never share a mutation id (nothing doubled, nothing lost between
 // them). A tab takes a "slot": a client id and its IndexedDB queue, held
-// with a Web Lock for as long as the tab lives. A reloaded tab takes its
-// own slot again; a new tab takes the slot of a closed one first, so the
-// queue a closed tab left offline is sent by the next tab that opens.
+// with a Web Lock for as long as the tab lives, per app and per user
+// (scopeOf). A reloaded tab takes its own slot again; a new tab takes the
+// slot of a closed one first, so the queue a closed tab left offline is
+// sent by the next tab of that user that opens.
 
 /* global Go */
 
@@ -29,7 +30,7 @@ function done(tx) {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
     tx.onabort = () => reject(tx.error || new Error("transaction aborted"));
-    tx.onerror = () => reject(tx.error);
+    tx.onerror = () => reject(tx.error || new Error("transaction failed"));
   });
 }
 
@@ -47,7 +48,13 @@ globalThis.betterStateIDB = {
       db.createObjectStore("keys");
       db.createObjectStore("pending");
     };
-    return req(r);
+    const blocked = new Promise((_, reject) => {
+      r.onblocked = () => reject(new Error(`IndexedDB ${name}: another tab holds an older version open; close it`));
+    });
+    const db = await Promise.race([req(r), blocked]);
+    // A newer version opened elsewhere: let it through, this tab reloads.
+    db.onversionchange = () => db.close();
+    return db;
   },
   async meta(db, k) {
     return req(db.transaction("meta").objectStore("meta").get(k));
@@ -112,16 +119,29 @@ globalThis.betterStateIDB = {
 
 // ---- slots: one client per tab ----
 
-function tryLock(name) {
+// A slot is a client id with its IndexedDB queue and states, for one app
+// and one scope: the credential's namespace and actor (a token's ns and
+// sub, or a hash of an API key). The server ties a client id to one actor
+// of one namespace, so another user of the browser never takes this one's
+// slot, its queue or its cached states.
+
+function lockName(app, scope, id) {
+  return `better-state:${app}:${scope}:${id}`;
+}
+
+// hold takes the lock name and keeps it for the tab's life; wait says how
+// long to wait for it (0: not at all).
+function hold(name, wait) {
   return new Promise((resolve) => {
-    navigator.locks.request(name, { ifAvailable: true }, (lock) => {
+    const opts = wait > 0 ? { signal: AbortSignal.timeout(wait) } : { ifAvailable: true };
+    navigator.locks.request(name, opts, (lock) => {
       if (!lock) {
         resolve(false);
         return undefined;
       }
       resolve(true);
       return new Promise(() => {}); // held until the tab goes away
-    });
+    }).catch(() => resolve(false)); // the wait timed out
   });
 }
 
@@ -131,29 +151,46 @@ function randomID() {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-// takeSlot returns this tab's client id: the one it had before a reload,
-// or a free one (a closed tab's), or a new one.
-export async function takeSlot(app) {
-  const regKey = `better-state:${app}:slots`;
-  const mine = sessionStorage.getItem(`better-state:${app}:slot`);
+// scopeOf names the credential's user without keeping the credential.
+export async function scopeOf({ apiKey = "", token = "" } = {}) {
+  if (token) {
+    try {
+      const claims = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+      if (claims.ns || claims.sub) return `t-${claims.ns || ""}-${claims.sub || ""}`;
+    } catch {
+      /* not a JWT: hashed below */
+    }
+  }
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(apiKey || token));
+  return "k-" + Array.from(new Uint8Array(digest).slice(0, 8), (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+// takeSlot returns this tab's client id: the one it had before a reload
+// (waiting up to 2 s for the old page to let go of it), or a free one (a
+// closed tab's), or a new one.
+export async function takeSlot(app, scope = "") {
+  const regKey = `better-state:${app}:${scope}:slots`;
+  const mineKey = `better-state:${app}:${scope}:slot`;
+  const mine = sessionStorage.getItem(mineKey);
+  if (mine && await hold(lockName(app, scope, mine), 2000)) return mine;
   const known = JSON.parse(localStorage.getItem(regKey) || "[]");
-  const order = mine ? [mine, ...known.filter((id) => id !== mine)] : known;
-  for (const id of order) {
-    if (await tryLock(`better-state:${app}:${id}`)) {
-      sessionStorage.setItem(`better-state:${app}:slot`, id);
+  for (const id of known) {
+    if (id !== mine && await hold(lockName(app, scope, id), 0)) {
+      sessionStorage.setItem(mineKey, id);
       return id;
     }
   }
-  for (;;) {
-    const id = randomID();
-    if (await tryLock(`better-state:${app}:${id}`)) {
-      const now = JSON.parse(localStorage.getItem(regKey) || "[]");
-      now.push(id);
-      localStorage.setItem(regKey, JSON.stringify(now));
-      sessionStorage.setItem(`better-state:${app}:slot`, id);
-      return id;
-    }
-  }
+  const id = randomID();
+  await hold(lockName(app, scope, id), 0);
+  // The registry is read, changed and written under a lock of its own:
+  // two tabs making slots at once both land in it.
+  await navigator.locks.request(`better-state:${app}:${scope}:registry`, async () => {
+    const now = JSON.parse(localStorage.getItem(regKey) || "[]");
+    if (!now.includes(id)) now.push(id);
+    localStorage.setItem(regKey, JSON.stringify(now));
+  });
+  sessionStorage.setItem(mineKey, id);
+  return id;
 }
 
 // ---- loading ----
@@ -178,11 +215,15 @@ export function start({ wasm, wasmExec } = {}) {
   return started;
 }
 
-// connect opens this tab's client of the server at url (ws:// or wss://).
-// apiKey or token authenticates it (in hello.auth: a page cannot set
-// headers); app names the app's slots and IndexedDB databases.
+// connect opens this tab's client of the server at url (ws:// or wss://),
+// once per tab. apiKey or token authenticates it (in hello.auth: a page
+// cannot set headers); token may be a function returning (a promise of) a
+// fresh token, called for each connection and before the last expires.
+// app names the app's slots and IndexedDB databases.
 export async function connect(url, { app = "app", apiKey = "", token = "" } = {}) {
   const bs = await start();
-  const slot = await takeSlot(app);
-  return bs.connect(url, { apiKey, token, dir: `${app}:${slot}`, clientId: slot });
+  const first = typeof token === "function" ? await token() : token;
+  const scope = await scopeOf({ apiKey, token: first });
+  const slot = await takeSlot(app, scope);
+  return bs.connect(url, { apiKey, token, dir: `${app}:${scope}:${slot}`, clientId: slot });
 }

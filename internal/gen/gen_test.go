@@ -22,6 +22,7 @@ var update = flag.Bool("update", false, "rewrite the wanted files of testdata/*/
 //
 //	in/          the input: a schema package (and maybe packages it imports)
 //	server       optional: the -server directory, relative to in/
+//	web          optional: the -web directory, relative to in/
 //	want/        the wanted files, by path relative to in/, and
 //	want/diagnostics.txt, the wanted diagnostics (positions relative to
 //	             the case directory), empty when there are none
@@ -38,6 +39,9 @@ func generateCase(t *testing.T, dir string) golden {
 	cfg := gen.Config{Dir: dir, Patterns: []string{"./in/..."}}
 	if b, err := os.ReadFile(filepath.Join(dir, "server")); err == nil {
 		cfg.Server = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "web")); err == nil {
+		cfg.Web = strings.TrimSpace(string(b))
 	}
 	res, err := gen.Generate(cfg)
 	if err != nil {

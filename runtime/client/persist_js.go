@@ -46,7 +46,7 @@ func await(p js.Value) (js.Value, error) {
 	})
 	catch := js.FuncOf(func(_ js.Value, args []js.Value) any {
 		msg := "rejected"
-		if len(args) > 0 {
+		if len(args) > 0 && args[0].Truthy() {
 			msg = args[0].Call("toString").String()
 		}
 		err = errors.New(msg)

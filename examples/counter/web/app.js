@@ -1,9 +1,11 @@
 // The counter web app over the WebAssembly client. Build and serve it as
-// docs/GUIDE.md ("In the browser") shows for todos:
+// docs/GUIDE.md ("In the browser") shows for todos; from this directory:
 //
-//   GOOS=js GOARCH=wasm go build -o web/dist/counter.wasm ./cmd/counter-wasm
-//   cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" web/dist/
-//   go run ./cmd/counter-server --dev-key dev --web web   # then open /?key=dev
+//   GOOS=js GOARCH=wasm go build -o dist/counter.wasm ../cmd/counter-wasm
+//   cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" dist/
+//   go run ../cmd/counter-server --dev-key dev --web .   # then open /?key=dev
+//
+// (In an app made by bsgen init, cmd/ is at the module's root: ../../cmd.)
 import { start, connect } from "./better-state.js";
 import { openCounter } from "./counter.js";
 

@@ -5,14 +5,14 @@
 
 /** Opens key, a counter.Counter. */
 export async function openCounter(client, key) {
-  const s = await client.open("counter.Counter", key);
+  const store = await client.open("counter.Counter", key);
   return {
     key,
-    get: () => s.get(),
-    subscribe: (fn) => s.subscribe(fn),
-    pending: () => s.pending(),
-    seq: () => s.seq(),
-    add: (n) => s.mutate("Add", JSON.stringify({ n: n })),
-    reset: () => s.mutate("Reset", JSON.stringify({})),
+    get: () => store.get(),
+    subscribe: (fn) => store.subscribe(fn),
+    pending: () => store.pending(),
+    seq: () => store.seq(),
+    add: (n) => store.mutate("Add", JSON.stringify({ n: n })),
+    reset: () => store.mutate("Reset", JSON.stringify({})),
   };
 }

@@ -5,19 +5,19 @@
 
 /** Opens key, a todos.List. */
 export async function openList(client, key) {
-  const s = await client.open("todos.List", key);
+  const store = await client.open("todos.List", key);
   return {
     key,
-    get: () => s.get(),
-    subscribe: (fn) => s.subscribe(fn),
-    pending: () => s.pending(),
-    seq: () => s.seq(),
-    add: (title) => s.mutate("Add", JSON.stringify({ title: title })),
-    clearDone: () => s.mutate("ClearDone", JSON.stringify({})),
-    remove: (id) => s.mutate("Remove", JSON.stringify({ id: id })),
-    rename: (id, title) => s.mutate("Rename", JSON.stringify({ id: id, title: title })),
-    share: (actor) => s.mutate("Share", JSON.stringify({ actor: actor })),
-    toggle: (id) => s.mutate("Toggle", JSON.stringify({ id: id })),
-    unshare: (actor) => s.mutate("Unshare", JSON.stringify({ actor: actor })),
+    get: () => store.get(),
+    subscribe: (fn) => store.subscribe(fn),
+    pending: () => store.pending(),
+    seq: () => store.seq(),
+    add: (title) => store.mutate("Add", JSON.stringify({ title: title })),
+    clearDone: () => store.mutate("ClearDone", JSON.stringify({})),
+    remove: (id) => store.mutate("Remove", JSON.stringify({ id: id })),
+    rename: (id, title) => store.mutate("Rename", JSON.stringify({ id: id, title: title })),
+    share: (actor) => store.mutate("Share", JSON.stringify({ actor: actor })),
+    toggle: (id) => store.mutate("Toggle", JSON.stringify({ id: id })),
+    unshare: (actor) => store.mutate("Unshare", JSON.stringify({ actor: actor })),
   };
 }

@@ -34,6 +34,39 @@ func WasmMain(p *model.Package, command string) []byte {
 	return src
 }
 
+// jsReserved are the words a JavaScript (or TypeScript) parameter may not
+// be named; storeMethods, the store's own members.
+var (
+	jsReserved = map[string]bool{
+		"arguments": true, "await": true, "break": true, "case": true, "catch": true, "class": true, "const": true, "continue": true,
+		"debugger": true, "default": true, "delete": true, "do": true, "else": true, "enum": true, "eval": true, "export": true,
+		"extends": true, "false": true, "finally": true, "for": true, "function": true, "if": true, "implements": true, "import": true,
+		"in": true, "instanceof": true, "interface": true, "let": true, "new": true, "null": true, "package": true, "private": true,
+		"protected": true, "public": true, "return": true, "static": true, "super": true, "switch": true, "this": true, "throw": true,
+		"true": true, "try": true, "typeof": true, "var": true, "void": true, "while": true, "with": true, "yield": true,
+	}
+	storeMethods = map[string]bool{"key": true, "get": true, "subscribe": true, "pending": true, "seq": true}
+)
+
+// jsParam is a parameter's name in JavaScript: the Go name, with a "_"
+// after a reserved word or the store handle's name.
+func jsParam(name string) string {
+	if jsReserved[name] || name == "store" {
+		return name + "_"
+	}
+	return name
+}
+
+// jsMethod is an action's method name: lowerFirst, with "Action" after a
+// name the store's own members take.
+func jsMethod(action string) string {
+	m := lowerFirst(action)
+	if storeMethods[m] || jsReserved[m] {
+		m += "Action"
+	}
+	return m
+}
+
 // lowerFirst makes an action name a JavaScript method name: Add -> add,
 // SetTitle -> setTitle, URL -> url.
 func lowerFirst(s string) string {
@@ -65,12 +98,12 @@ func WebAPI(p *model.Package) (js, dts []byte) {
 		fmt.Fprintf(&stores, "  readonly key: string;\n  /** The state as this page sees it: confirmed, with its own pending actions applied. */\n  get(): %s;\n", state)
 		fmt.Fprintf(&stores, "  /** Calls fn with each new state; returns a function that stops it. */\n  subscribe(fn: (state: %s) => void): () => void;\n", state)
 		fmt.Fprintf(&stores, "  /** Actions not yet processed by the server. */\n  pending(): number;\n  /** The last seq of the server's log this page holds. */\n  seq(): number;\n")
-		fmt.Fprintf(&j, "/** Opens key, a %s. */\nexport async function open%s(client, key) {\n  const s = await client.open(%q, key);\n  return {\n    key,\n    get: () => s.get(),\n    subscribe: (fn) => s.subscribe(fn),\n    pending: () => s.pending(),\n    seq: () => s.seq(),\n", s.WireName, s.Name, s.WireName)
+		fmt.Fprintf(&j, "/** Opens key, a %s. */\nexport async function open%s(client, key) {\n  const store = await client.open(%q, key);\n  return {\n    key,\n    get: () => store.get(),\n    subscribe: (fn) => store.subscribe(fn),\n    pending: () => store.pending(),\n    seq: () => store.seq(),\n", s.WireName, s.Name, s.WireName)
 		for _, a := range s.Actions {
 			var params, names, obj []string
 			for i, prm := range a.Params {
 				typ := ts.TSType(prm.Type)
-				name := prm.Name
+				name := jsParam(prm.Name)
 				if a.Variadic && i == len(a.Params)-1 {
 					params = append(params, "..."+name+": "+strings.TrimSuffix(typ, " | null"))
 					names = append(names, "..."+name)
@@ -80,13 +113,13 @@ func WebAPI(p *model.Package) (js, dts []byte) {
 				}
 				obj = append(obj, fmt.Sprintf("%s: %s", tsProp(prm.Name), name))
 			}
-			m := lowerFirst(a.Name)
+			m := jsMethod(a.Name)
 			fmt.Fprintf(&stores, "  /** Runs %s in the page at once and queues it for the server; rejects with the action's refusal (err.code). */\n  %s(%s): Promise<void>;\n", a.Name, m, strings.Join(params, ", "))
 			args := "{}"
 			if len(obj) > 0 {
 				args = "{ " + strings.Join(obj, ", ") + " }"
 			}
-			fmt.Fprintf(&j, "    %s: (%s) => s.mutate(%q, JSON.stringify(%s)),\n", m, strings.Join(names, ", "), a.Name, args)
+			fmt.Fprintf(&j, "    %s: (%s) => store.mutate(%q, JSON.stringify(%s)),\n", m, strings.Join(names, ", "), a.Name, args)
 		}
 		stores.WriteString("}\n\n")
 		fmt.Fprintf(&stores, "/** Opens key, a %s. */\nexport declare function open%s(client: Client, key: string): Promise<%sStore>;\n\n", s.WireName, s.Name, s.Name)

@@ -14,6 +14,9 @@ type TypeScript struct {
 	decls map[string]string
 	names map[*Type]string
 	open  map[*Type]bool // embedded structs being promoted
+	// viaPointer counts the embedded pointers the fields being written
+	// are promoted through (encoding/json leaves them out when nil).
+	viaPointer int
 }
 
 // NewTypeScript returns an empty set of declarations.
@@ -35,6 +38,11 @@ func (ts *TypeScript) Decls() string {
 	return b.String()
 }
 
+// tsTaken are names the declarations use themselves (Client, imported;
+// the generics Array and Record; the store interfaces' Promise), which a
+// schema type may not shadow: such a type takes its package's name too.
+var tsTaken = map[string]bool{"Client": true, "Array": true, "Record": true, "Promise": true, "Object": true, "String": true, "Number": true, "Boolean": true}
+
 // tsName is the declaration name of a named type: its Go name, with its
 // package's for a type of another package.
 func (ts *TypeScript) tsName(t *Type) string {
@@ -42,7 +50,7 @@ func (ts *TypeScript) tsName(t *Type) string {
 		return n
 	}
 	n := t.Name
-	if !t.Local && t.PkgName != "" {
+	if !t.Local && t.PkgName != "" || tsTaken[n] {
 		n = ExportName(t.PkgName) + ExportName(t.Name)
 	}
 	for i := 2; ; i++ { // two packages' types of one name
@@ -119,7 +127,14 @@ func (ts *TypeScript) fields(t *Type) string {
 		}
 		if e, st := promoted(f); e != nil && !ts.open[e] {
 			ts.open[e] = true
+			ptr := f.Type.Kind == Pointer
+			if ptr {
+				ts.viaPointer++
+			}
 			b.WriteString(ts.fields(st))
+			if ptr {
+				ts.viaPointer--
+			}
 			delete(ts.open, e)
 			continue
 		}
@@ -127,10 +142,15 @@ func (ts *TypeScript) fields(t *Type) string {
 			continue
 		}
 		opt := ""
-		if _, opts, _ := strings.Cut(reflect.StructTag(f.Tag).Get("json"), ","); strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero") {
-			opt = "?"
+		_, opts, _ := strings.Cut(reflect.StructTag(f.Tag).Get("json"), ",")
+		if strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero") || ts.viaPointer > 0 {
+			opt = "?" // left out when empty, or when the embedded pointer is nil
 		}
-		fmt.Fprintf(&b, "  %s%s: %s;\n", tsKey(f.JSON), opt, ts.TSType(f.Type))
+		typ := ts.TSType(f.Type)
+		if strings.Contains(","+opts+",", ",string,") && (typ == "number" || typ == "boolean") {
+			typ = "string" // ",string": the value travels quoted
+		}
+		fmt.Fprintf(&b, "  %s%s: %s;\n", tsKey(f.JSON), opt, typ)
 	}
 	return b.String()
 }

@@ -77,25 +77,38 @@ func str(v js.Value, k string) string {
 func connect(url string, o js.Value, types map[string]*contract.Type) (any, error) {
 	var onReject, onStatus js.Value
 	var online atomic.Bool
-	var views sync.Map // *client.Store -> *storeView
+	var views sync.Map   // *client.Store -> *storeView
+	var handles sync.Map // *client.Store -> js.Value
 	opts := client.Options{
 		APIKey:   str(o, "apiKey"),
 		Dir:      str(o, "dir"),
 		ClientID: str(o, "clientId"),
 		OnReject: func(r client.Rejection) {
 			if onReject.Type() == js.TypeFunction {
-				onReject.Invoke(map[string]any{"key": r.Key, "mid": float64(r.Mid), "action": r.Action, "code": r.Code, "message": r.Message})
+				safeInvoke(onReject, map[string]any{"key": r.Key, "mid": float64(r.Mid), "action": r.Action, "code": r.Code, "message": r.Message})
 			}
 		},
 		OnStatus: func(up bool) {
 			online.Store(up)
 			if onStatus.Type() == js.TypeFunction {
-				onStatus.Invoke(up)
+				safeInvoke(onStatus, up)
 			}
 		},
 	}
-	if tok := str(o, "token"); tok != "" {
-		opts.TokenSource = func(context.Context) (string, error) { return tok, nil }
+	switch tok := o.Get("token"); {
+	case tok.Type() == js.TypeFunction:
+		// A function gives a fresh token for each connection, and
+		// before the last expires.
+		opts.TokenSource = func(context.Context) (string, error) {
+			v, err := awaitValue(safeInvoke(tok))
+			if err != nil {
+				return "", err
+			}
+			return v.String(), nil
+		}
+	case tok.Type() == js.TypeString && tok.String() != "":
+		t := tok.String()
+		opts.TokenSource = func(context.Context) (string, error) { return t, nil }
 	}
 	c, err := client.New(url, opts)
 	if err != nil {
@@ -117,7 +130,14 @@ func connect(url string, o js.Value, types map[string]*contract.Type) (any, erro
 				if err != nil {
 					return nil, err
 				}
-				return storeHandle(s, &online, &views), nil
+				// Opening a key again gives its handle again: one
+				// subscription and one set of functions per store.
+				if h, ok := handles.Load(s); ok {
+					return h, nil
+				}
+				h := storeHandle(s, &views)
+				handles.Store(s, h)
+				return h, nil
 			})
 		}),
 		"status": js.FuncOf(func(js.Value, []js.Value) any {
@@ -178,23 +198,30 @@ type storeView struct {
 	next    int
 }
 
-func storeHandle(s *client.Store, online *atomic.Bool, views *sync.Map) js.Value {
+// storeHandle runs on a goroutine (not in a call from JavaScript): it may
+// wait for the store.
+func storeHandle(s *client.Store, views *sync.Map) js.Value {
 	t := s.Type()
-	v := &storeView{state: js.Null(), fns: map[int]js.Value{}}
+	// The copy starts with the state now, so that get() is never empty.
+	v := &storeView{state: parse(t, s.View()), pending: s.Pending(), seq: s.Seq(), fns: map[int]js.Value{}}
 	views.Store(s, v)
 	// One subscription feeds the copy and the page's subscribers.
 	s.Subscribe(func(view any) {
 		state := parse(t, view)
 		p, q := s.Pending(), s.Seq()
 		v.mu.Lock()
-		v.state, v.pending, v.seq = state, p, q
+		if !state.IsNull() {
+			v.state = state
+		}
+		v.pending, v.seq = p, q
+		state = v.state
 		fns := make([]js.Value, 0, len(v.fns))
 		for _, fn := range v.fns {
 			fns = append(fns, fn)
 		}
 		v.mu.Unlock()
 		for _, fn := range fns {
-			fn.Invoke(state)
+			safeInvoke(fn, state)
 		}
 	})
 	read := func(f func() any) js.Func {
@@ -218,12 +245,18 @@ func storeHandle(s *client.Store, online *atomic.Bool, views *sync.Map) js.Value
 			v.next++
 			v.fns[id] = args[0]
 			v.mu.Unlock()
-			return js.FuncOf(func(js.Value, []js.Value) any {
+			var unsub js.Func
+			unsub = js.FuncOf(func(js.Value, []js.Value) any {
 				v.mu.Lock()
+				_, ok := v.fns[id]
 				delete(v.fns, id)
 				v.mu.Unlock()
+				if ok {
+					unsub.Release()
+				}
 				return nil
 			})
+			return unsub
 		}),
 		"mutate": js.FuncOf(func(_ js.Value, args []js.Value) any {
 			if len(args) < 1 {
@@ -243,7 +276,7 @@ func storeHandle(s *client.Store, online *atomic.Bool, views *sync.Map) js.Value
 // error rejects it with {code, message} (code empty for errors that are
 // not the server's or a refusal's).
 func promise(fn func() (any, error)) js.Value {
-	return js.Global().Get("Promise").New(js.FuncOf(func(_ js.Value, args []js.Value) any {
+	executor := js.FuncOf(func(_ js.Value, args []js.Value) any {
 		resolve, rej := args[0], args[1]
 		go func() {
 			v, err := fn()
@@ -254,7 +287,53 @@ func promise(fn func() (any, error)) js.Value {
 			resolve.Invoke(v)
 		}()
 		return nil
-	}))
+	})
+	// The Promise constructor calls the executor before it returns.
+	p := js.Global().Get("Promise").New(executor)
+	executor.Release()
+	return p
+}
+
+// safeInvoke calls a function of the page's, which may throw: an exception
+// in the app's render must not end the Go program (Invoke panics on it).
+func safeInvoke(fn js.Value, args ...any) (v js.Value) {
+	defer func() {
+		if r := recover(); r != nil {
+			js.Global().Get("console").Call("error", fmt.Sprintf("better-state: a callback threw: %v", r))
+			v = js.Undefined()
+		}
+	}()
+	return fn.Invoke(args...)
+}
+
+// awaitValue waits for v if it is a promise (from a goroutine).
+func awaitValue(v js.Value) (js.Value, error) {
+	if v.Type() != js.TypeObject || v.Get("then").Type() != js.TypeFunction {
+		return v, nil
+	}
+	done := make(chan struct{})
+	var res js.Value
+	var err error
+	then := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		if len(args) > 0 {
+			res = args[0]
+		}
+		close(done)
+		return nil
+	})
+	catch := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		err = errors.New("the token function failed")
+		if len(args) > 0 && args[0].Truthy() {
+			err = errors.New(args[0].Call("toString").String())
+		}
+		close(done)
+		return nil
+	})
+	defer then.Release()
+	defer catch.Release()
+	v.Call("then", then, catch)
+	<-done
+	return res, err
 }
 
 func reject(err error) js.Value {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -161,11 +162,16 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	static, err := webHandler(*web)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
 	srv, err := server.New(server.Config{
 		Tokens: tokens,
 		DBPath: *db, Sync: *sync, MaxBatch: *maxBatch, Registry: reg, DevKey: *devKey, Logger: log,
 		SnapshotEvery: *snapEvery, KeepEvents: *keep, KeepSnapshots: *keepSnaps, HashEvery: *hashEvery, RoomIdle: *roomIdle,
-		OriginPatterns: originList, Inspect: *inspect, Static: webHandler(*web),
+		OriginPatterns: originList, Inspect: *inspect, Static: static,
 		Limits: server.Limits{
 			MaxFrameBytes: *maxFrame, MaxStateBytes: *maxState, MaxKeysPerConn: *maxKeys,
 			MutationsPerSecond: *rate, MutationBurst: *burst, KeyMutationsPerSec: *keyRate, MaxConns: *maxConns, MaxOpenConns: *maxOpen,
@@ -223,13 +229,26 @@ func serveCmd(args []string, reg *contract.Registry, stdout, stderr io.Writer) i
 	return 0
 }
 
-// webHandler serves dir, and better-state.js from clients/browser (nil
-// for no dir).
-func webHandler(dir string) http.Handler {
+// webFiles are the kinds of file --web serves: a page's, nothing else (a
+// database, a source file or a dotfile in the directory stays private).
+var webFiles = map[string]string{
+	".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
+	".css": "text/css; charset=utf-8", ".wasm": "application/wasm", ".json": "application/json", ".webmanifest": "application/manifest+json",
+	".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon", ".jpg": "image/jpeg", ".webp": "image/webp",
+	".txt": "text/plain; charset=utf-8", ".map": "application/json",
+}
+
+// webHandler serves the page files of dir (see webFiles; no listings, no
+// dotfiles, nothing outside dir, symbolic links included), and
+// better-state.js from clients/browser; nil for no dir.
+func webHandler(dir string) (http.Handler, error) {
 	if dir == "" {
-		return nil
+		return nil, nil
 	}
-	files := http.FileServer(http.Dir(dir))
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--web: %w", err)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Pages change with every build: revalidate, do not guess.
 		w.Header().Set("Cache-Control", "no-cache")
@@ -239,8 +258,34 @@ func webHandler(dir string) http.Handler {
 			w.Write(browser.Script)
 			return
 		}
-		files.ServeHTTP(w, r)
-	})
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if name == "" || strings.HasSuffix(r.URL.Path, "/") {
+			name = path.Join(name, "index.html")
+		}
+		ctype, ok := webFiles[path.Ext(name)]
+		for _, seg := range strings.Split(name, "/") {
+			if strings.HasPrefix(seg, ".") {
+				ok = false
+			}
+		}
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		f, err := root.Open(name)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil || st.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", ctype)
+		http.ServeContent(w, r, name, st.ModTime(), f)
+	}), nil
 }
 
 func keysCmd(args []string, stdout, stderr io.Writer) int {

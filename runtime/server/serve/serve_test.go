@@ -2,6 +2,8 @@ package serve
 
 import (
 	"bytes"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,5 +49,44 @@ func TestServeRefusesBadFlags(t *testing.T) {
 	}
 	if _, stderr, code := cmd(t, "extra"); code != 2 || !strings.Contains(stderr, "unexpected argument") {
 		t.Fatalf("%d %q", code, stderr)
+	}
+}
+
+// TestWebServesOnlyThePage: --web serves a page's files, and nothing else
+// of its directory: no database, no dotfile, no listing, nothing a
+// symbolic link points to outside it.
+func TestWebServesOnlyThePage(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"index.html": "<p>page", "app.js": "js", "better-state.db": "secret", ".env": "secret", "notes.go": "secret", "sub/x.js": "sub"} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outside := filepath.Join(t.TempDir(), "outside.js")
+	os.WriteFile(outside, []byte("secret"), 0o644)
+	if err := os.Symlink(outside, filepath.Join(dir, "link.js")); err != nil {
+		t.Fatal(err)
+	}
+	h, err := webHandler(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"/": "<p>page", "/index.html": "<p>page", "/app.js": "js", "/sub/x.js": "sub", "/better-state.js": "navigator.locks",
+		"/better-state.db": "", "/.env": "", "/notes.go": "", "/sub/": "", "/link.js": "", "/../app.js": "js", "/%2e%2e/etc/passwd": "",
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		got := rec.Body.String()
+		switch {
+		case want == "" && rec.Code != 404:
+			t.Errorf("GET %s: %d %q, want 404", path, rec.Code, got)
+		case want != "" && (rec.Code != 200 || !strings.Contains(got, want)):
+			t.Errorf("GET %s: %d %q, want %q", path, rec.Code, got, want)
+		}
+		if strings.Contains(got, "secret") {
+			t.Errorf("GET %s served a secret", path)
+		}
 	}
 }
