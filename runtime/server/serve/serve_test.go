@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/better-state/better-state/examples/counter"
+	"github.com/better-state/better-state/internal/pgtest"
+	"github.com/better-state/better-state/runtime/server/servertest"
 )
 
 func cmd(t *testing.T, args ...string) (string, string, int) {
@@ -19,7 +22,33 @@ func cmd(t *testing.T, args ...string) (string, string, int) {
 }
 
 func TestKeysSubcommand(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "k.db")
+	keysSubcommand(t, filepath.Join(t.TempDir(), "k.db"))
+}
+
+// TestKeysOnPostgres: keys create, list and revoke take a postgres:// URL
+// as --db, and a server on that database takes the key.
+func TestKeysOnPostgres(t *testing.T) {
+	url := pgtest.Start(t).NewDB(t)
+	keysSubcommand(t, url)
+	key, _, code := cmd(t, "keys", "create", "--db", url, "--ns", "default", "--actor", "bob")
+	if code != 0 {
+		t.Fatalf("create: %d", code)
+	}
+	s := servertest.Start(t, servertest.Register(counter.Register), servertest.DBPath(url))
+	req, _ := http.NewRequest("GET", s.HTTPURL+"/v1/types", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(key))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("a key made by keys create on PostgreSQL: %d", resp.StatusCode)
+	}
+}
+
+func keysSubcommand(t *testing.T, db string) {
+	t.Helper()
 	key, stderr, code := cmd(t, "keys", "create", "--db", db, "--ns", "team", "--actor", "ann")
 	if code != 0 || !strings.HasPrefix(key, "bs_") || !strings.Contains(stderr, "namespace team") {
 		t.Fatalf("create: %d %q %q", code, key, stderr)
