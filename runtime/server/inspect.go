@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"hash/fnv"
 	"io"
 	"net/http"
 
@@ -84,17 +85,31 @@ func (s *Server) inspectTarget(w http.ResponseWriter, r *http.Request, p princip
 }
 
 // heavyRead waits for a turn among the long reads (history pages, diff,
-// blame), which run at most half the cores at once: they wait for each
-// other instead of taking every core from the writers. It returns false
-// when the request ended first.
-func (s *Server) heavyRead(ctx context.Context) (release func(), ok bool) {
+// blame): at most half the cores (two at least) run them at once, so they
+// wait for each other instead of taking every core from the writers; and
+// one namespace runs one at a time (namespaces share heavyStripes
+// stripes), so that one tenant's long blames cannot take every turn. It
+// returns false when the request ended first.
+func (s *Server) heavyRead(ctx context.Context, ns string) (release func(), ok bool) {
+	h := fnv.New32a()
+	h.Write([]byte(ns))
+	stripe := s.heavyNS[h.Sum32()%heavyStripes]
 	select {
-	case s.pages <- struct{}{}:
-		return func() { <-s.pages }, true
+	case stripe <- struct{}{}:
 	case <-ctx.Done():
 		return nil, false
 	}
+	select {
+	case s.pages <- struct{}{}:
+		return func() { <-s.pages; <-stripe }, true
+	case <-ctx.Done():
+		<-stripe
+		return nil, false
+	}
 }
+
+// heavyStripes is how many turns of heavyRead namespaces are spread over.
+const heavyStripes = 64
 
 // diff answers GET .../states/{key}/diff?from=S1&to=S2: the JSON Patch from
 // the state at S1 to the state at S2, and the events in between (a page of
@@ -128,7 +143,7 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request, p principal) {
 		writeError(w, errorf(http.StatusBadRequest, protocol.CodeBadRequest, "from (%d) is after to (%d)", from, to))
 		return
 	}
-	release, ok := s.heavyRead(r.Context())
+	release, ok := s.heavyRead(r.Context(), p.Namespace)
 	if !ok {
 		return
 	}
@@ -257,7 +272,7 @@ func (s *Server) blame(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	upto := min(max(before, 1)-1, t.meta.Seq)
-	release, ok := s.heavyRead(r.Context())
+	release, ok := s.heavyRead(r.Context(), p.Namespace)
 	if !ok {
 		return
 	}

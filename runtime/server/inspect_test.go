@@ -6,12 +6,16 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/better-state/better-state/examples/todos"
+	"github.com/better-state/better-state/internal/fixtures"
 	"github.com/better-state/better-state/runtime/protocol"
 	"github.com/better-state/better-state/runtime/server"
 	"github.com/better-state/better-state/runtime/server/servertest"
@@ -345,4 +349,45 @@ func TestInspectBounds(t *testing.T) {
 	if o := ops(t, out); code != 200 || len(o) < n/2 {
 		t.Fatalf("diff of a removal from a %d-item list: %d, %d ops", n, code, len(o))
 	}
+}
+
+// TestLongReadsOfOneNamespaceDoNotStallAnother: three long blames in one
+// namespace run one at a time, so another namespace's history page is
+// answered while they run, not after them.
+func TestLongReadsOfOneNamespaceDoNotStallAnother(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "long.db")
+	if err := fixtures.TodosLog(path, "long", 100000, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s := startTodos(t, servertest.DBPath(path))
+	other := createKey(t, s, "other", server.RoleAdmin)
+	body := `{"type":"todos.List","name":"Add","args":{"title":"x"}}`
+	if code, out := rest(t, "POST", s.HTTPURL+"/v1/namespaces/other/states/k/mutations", other, body); code != 200 {
+		t.Fatalf("write in other: %d %v", code, out)
+	}
+	// The key's room loads first (the read rule needs its state), so
+	// that the blames below wait only for their turns.
+	if code, out := rest(t, "GET", s.HTTPURL+"/v1/namespaces/default/states/long", s.Key, ""); code != 200 {
+		t.Fatalf("GET long: %d %v", code, out)
+	}
+	done := make(chan string, 4)
+	for i := range 3 {
+		go func() {
+			code, _ := rest(t, "GET", inspectURL(s, "long", "blame", url.Values{"path": {"/items/50"}, "limit": {"1"}}), s.Key, "")
+			done <- fmt.Sprintf("blame %d: %d", i, code)
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // the blames are queued or running
+	go func() {
+		code, _ := rest(t, "GET", s.HTTPURL+"/v1/namespaces/other/states/k/history", other, "")
+		done <- fmt.Sprintf("history: %d", code)
+	}()
+	var order []string
+	for range 4 {
+		order = append(order, <-done)
+	}
+	if i := slices.IndexFunc(order, func(s string) bool { return strings.HasPrefix(s, "history") }); i < 0 || i > 1 || order[i] != "history: 200" {
+		t.Fatalf("answers in order %v: the other namespace's history waited for the blames", order)
+	}
+	t.Logf("answers in order %v", order)
 }

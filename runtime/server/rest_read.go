@@ -162,7 +162,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, p principal) {
 	// Limits.PageBytes (one event at least): events of up to a frame each
 	// would otherwise make a page of a gigabyte.
 	budget := s.cfg.Limits.PageBytes
-	release, ok := s.heavyRead(r.Context())
+	release, ok := s.heavyRead(r.Context(), p.Namespace)
 	if !ok {
 		return
 	}

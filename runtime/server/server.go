@@ -300,7 +300,8 @@ type Server struct {
 	queued    atomic.Int64 // bytes of frames made for single connections, waiting
 	roomBytes atomic.Int64 // estimated bytes held by active rooms
 	conncap   connCap
-	pages     chan struct{} // history pages streamed at once
+	pages     chan struct{}               // long reads (history, diff, blame) at once
+	heavyNS   [heavyStripes]chan struct{} // one long read per namespace (stripe) at once
 	quotasMu  sync.Mutex
 	quotas    map[string]*nsQuota
 	closing   atomic.Bool
@@ -354,7 +355,10 @@ func New(cfg Config) (*Server, error) {
 
 		byClient: map[clientID]*conn{},
 		quotas:   map[string]*nsQuota{},
-		pages:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		pages:    make(chan struct{}, max(2, runtime.GOMAXPROCS(0)/2)),
+	}
+	for i := range s.heavyNS {
+		s.heavyNS[i] = make(chan struct{}, 1)
 	}
 	s.conncap.max = cfg.Limits.MaxOpenConns
 	s.auth = newAuthenticator(st, cfg.DevKey, cfg.Tokens, s.now)
