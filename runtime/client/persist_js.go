@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"syscall/js"
+
+	"github.com/better-state/better-state/internal/jsawait"
 )
 
 // idb is the browser's persister: an IndexedDB database per client slot,
@@ -24,44 +26,15 @@ func openDisk(dir, _ string) (persister, error) {
 	if h.IsUndefined() {
 		return nil, errors.New("client: no betterStateIDB in the page: load better-state.js before the client")
 	}
-	db, err := await(h.Call("open", "better-state:"+dir))
+	db, err := jsawait.Await(h.Call("open", "better-state:"+dir))
 	if err != nil {
 		return nil, fmt.Errorf("client: IndexedDB: %w", err)
 	}
 	return &idb{h: h, db: db}, nil
 }
 
-// await waits for a JavaScript promise. It must not run on the goroutine of
-// a callback from JavaScript.
-func await(p js.Value) (js.Value, error) {
-	done := make(chan struct{})
-	var res js.Value
-	var err error
-	then := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		if len(args) > 0 {
-			res = args[0]
-		}
-		close(done)
-		return nil
-	})
-	catch := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		msg := "rejected"
-		if len(args) > 0 && args[0].Truthy() {
-			msg = args[0].Call("toString").String()
-		}
-		err = errors.New(msg)
-		close(done)
-		return nil
-	})
-	defer then.Release()
-	defer catch.Release()
-	p.Call("then", then, catch)
-	<-done
-	return res, err
-}
-
 func (d *idb) call(method string, args ...any) (js.Value, error) {
-	return await(d.h.Call(method, append([]any{d.db}, args...)...))
+	return jsawait.Await(d.h.Call(method, append([]any{d.db}, args...)...))
 }
 
 func (d *idb) meta(k string) (string, error) {

@@ -141,17 +141,7 @@ func (r *room) follow(head storage.Head, known bool) {
 	case meta.Seq <= r.seq:
 		return
 	}
-	next := r.seq + 1
-	err = streamEvents(r.srv.life, r.srv.store, r.id.ns, r.id.key, r.seq, meta.Seq, func(e *storage.Event) error {
-		if e.Seq != next {
-			return errGap
-		}
-		next++
-		return r.takeEvent(e)
-	})
-	if err == nil && next <= meta.Seq {
-		err = errGap
-	}
+	err = streamLog(r.srv.life, r.srv.store, r.id, r.seq, meta.Seq, r.takeEvent)
 	if err == nil {
 		// Another server may have compacted the log: catch-ups from
 		// this room must know where it starts now.
@@ -162,14 +152,15 @@ func (r *room) follow(head storage.Head, known bool) {
 	if err != nil {
 		// Compacted past the room, or the database failed: start over
 		// from storage; subscribers resubscribe.
-		if !errors.Is(err, errGap) {
+		if !errors.Is(err, errGap) && !isCompacted(err) {
 			r.srv.storageFailed("follow", r.id, err)
 		}
 		r.reset("this server fell behind the log; subscribe again")
 	}
 }
 
-var errGap = errors.New("the log has a gap")
+// errGap is takeEvent's: the room cannot follow the log past an event.
+var errGap = errors.New("the room cannot follow the log")
 
 // takeEvent applies an event another server logged, and tells the
 // subscribers as flush does for the room's own.

@@ -162,12 +162,7 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request, p principal) {
 	events := []json.RawMessage{}
 	var written int64
 	var eventsNext *uint64
-	next := from + 1
-	err = streamEvents(r.Context(), s.store, t.id.ns, t.id.key, from, to, func(ev *storage.Event) error {
-		if ev.Seq != next {
-			return errorf(http.StatusGone, protocol.CodeCompacted, "events of %s after seq %d are not in the log", t.id.key, next-1)
-		}
-		next++
+	err = streamLog(r.Context(), s.store, t.id, from, to, func(ev *storage.Event) error {
 		applyLogged(t.typ, state, t.id, t.meta.Epoch, ev, s.log)
 		if eventsNext != nil {
 			return nil
@@ -182,9 +177,6 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request, p principal) {
 		events = append(events, b)
 		return nil
 	})
-	if err == nil && next <= to {
-		err = errorf(http.StatusGone, protocol.CodeCompacted, "events of %s after seq %d are not in the log", t.id.key, next-1)
-	}
 	if err != nil {
 		writeError(w, s.storageAPIError("diff", t.id, err))
 		return
@@ -317,13 +309,8 @@ func (s *Server) blame(w http.ResponseWriter, r *http.Request, p principal) {
 	var changes []blameChange
 	var kept int64
 	more := false
-	next := origin + 1
 	if origin < upto {
-		err = streamEvents(ctx, s.store, t.id.ns, t.id.key, origin, upto, func(ev *storage.Event) error {
-			if ev.Seq != next {
-				return errorf(http.StatusGone, protocol.CodeCompacted, "events of %s after seq %d are not in the log", t.id.key, next-1)
-			}
-			next++
+		err = streamLog(ctx, s.store, t.id, origin, upto, func(ev *storage.Event) error {
 			applyLogged(t.typ, state, t.id, t.meta.Epoch, ev, s.log)
 			cur, has, err := valueAt(state, path, t.typ.Encode)
 			if err != nil {
@@ -355,9 +342,6 @@ func (s *Server) blame(w http.ResponseWriter, r *http.Request, p principal) {
 			prev, had = cur, has
 			return nil
 		})
-		if err == nil && next <= upto {
-			err = errorf(http.StatusGone, protocol.CodeCompacted, "events of %s after seq %d are not in the log", t.id.key, next-1)
-		}
 		if err != nil {
 			writeError(w, s.storageAPIError("blame", t.id, err))
 			return

@@ -80,27 +80,48 @@ func replay(ctx context.Context, st storage.Store, typ *contract.Type, ns, key, 
 		}
 		from = snap.Seq
 	}
-	next := from + 1
-	err = streamEvents(ctx, st, ns, key, from, upto, func(e *storage.Event) error {
-		if e.Seq != next {
-			return errorf(410, protocol.CodeCompacted, "events of %s after seq %d are not in the log", key, next-1)
-		}
+	err = streamLog(ctx, st, roomID{ns, key}, from, upto, func(e *storage.Event) error {
 		applyLogged(typ, state, roomID{ns, key}, epoch, e, log)
-		next++
 		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
+	return state, from, nil
+}
+
+// streamLog is streamEvents over (after, upto] with no event missing: a
+// gap (events compacted away) ends it with 410 compacted.
+func streamLog(ctx context.Context, st storage.Store, id roomID, after, upto uint64, fn func(*storage.Event) error) error {
+	next := after + 1
+	compacted := func() error {
+		return errorf(410, protocol.CodeCompacted, "events of %s after seq %d are not in the log", id.key, next-1)
+	}
+	err := streamEvents(ctx, st, id.ns, id.key, after, upto, func(e *storage.Event) error {
+		if e.Seq != next {
+			return compacted()
+		}
+		next++
+		return fn(e)
+	})
+	if err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
-		// Close ended the replay (the reader may have dropped its last
-		// chunk): not a compacted log.
-		return nil, 0, err
+		// The context ended the stream (the reader may have dropped its
+		// last chunk): not a compacted log.
+		return err
 	}
 	if next <= upto {
-		return nil, 0, errorf(410, protocol.CodeCompacted, "events of %s after seq %d are not in the log", key, next-1)
+		return compacted()
 	}
-	return state, from, nil
+	return nil
+}
+
+// isCompacted reports whether err is streamLog's gap.
+func isCompacted(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.Code == protocol.CodeCompacted
 }
 
 // applyLogged applies a logged event to state. A logged event was accepted

@@ -228,23 +228,18 @@ func (s *Server) stateAt(w http.ResponseWriter, r *http.Request, p principal) {
 		writeError(w, e)
 		return
 	}
-	id := roomID{p.Namespace, key}
-	meta, ok := s.stateMeta(w, r, id, p)
+	t, ok := s.inspectTarget(w, r, p)
 	if !ok {
 		return
 	}
+	meta, typ := t.meta, t.typ
 	if seq > meta.Seq {
 		writeError(w, errorf(http.StatusNotFound, protocol.CodeNotFound, "%q is at seq %d; seq %d does not exist yet", key, meta.Seq, seq))
 		return
 	}
-	typ, ok := s.reg.Lookup(meta.Type)
-	if !ok {
-		writeError(w, errorf(http.StatusNotFound, protocol.CodeUnknownType, "%q holds a %s, which this server does not serve", key, meta.Type))
-		return
-	}
 	state, _, err := replay(r.Context(), s.store, typ, p.Namespace, key, meta.Epoch, seq, s.log)
 	if err != nil {
-		writeError(w, s.storageAPIError("state at seq", id, err))
+		writeError(w, s.storageAPIError("state at seq", t.id, err))
 		return
 	}
 	b, err := typ.Encode(state)

@@ -5,7 +5,6 @@ package storage
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"time"
 )
@@ -81,25 +80,7 @@ func (s *Postgres) EachEvent(ctx context.Context, ns, key string, after, upto ui
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	var (
-		e                   Event
-		client, name, actor sql.RawBytes
-		args                sql.RawBytes
-	)
-	for rows.Next() {
-		if err := rows.Scan(&e.Seq, &client, &e.Mid, &name, &args, &e.Time, &actor); err != nil {
-			return err
-		}
-		e.Client = reuse(e.Client, client)
-		e.Name = reuse(e.Name, name)
-		e.Actor = reuse(e.Actor, actor)
-		e.Args = json.RawMessage(args)
-		if err := fn(&e); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return eachEventRow(ctx, rows, fn)
 }
 
 // FirstSeq implements Store.

@@ -92,6 +92,14 @@ func (s *SQLite) EachEvent(ctx context.Context, ns, key string, after, upto uint
 	if err != nil {
 		return err
 	}
+	return eachEventRow(ctx, rows, fn)
+}
+
+// eachEventRow calls fn with each row of rows (seq, client, mid, name,
+// args, time, actor), allocating nothing per row: the texts that repeat
+// from row to row are reused while they do not change. ctx is checked
+// every few thousand rows.
+func eachEventRow(ctx context.Context, rows *sql.Rows, fn func(*Event) error) error {
 	defer rows.Close()
 	var (
 		e                   Event

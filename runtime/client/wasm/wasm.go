@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"syscall/js"
 
+	"github.com/better-state/better-state/internal/jsawait"
 	"github.com/better-state/better-state/runtime/client"
 	"github.com/better-state/better-state/runtime/contract"
 )
@@ -100,7 +101,7 @@ func connect(url string, o js.Value, types map[string]*contract.Type) (any, erro
 		// A function gives a fresh token for each connection, and
 		// before the last expires.
 		opts.TokenSource = func(context.Context) (string, error) {
-			v, err := awaitValue(safeInvoke(tok))
+			v, err := jsawait.Await(safeInvoke(tok))
 			if err != nil {
 				return "", err
 			}
@@ -304,36 +305,6 @@ func safeInvoke(fn js.Value, args ...any) (v js.Value) {
 		}
 	}()
 	return fn.Invoke(args...)
-}
-
-// awaitValue waits for v if it is a promise (from a goroutine).
-func awaitValue(v js.Value) (js.Value, error) {
-	if v.Type() != js.TypeObject || v.Get("then").Type() != js.TypeFunction {
-		return v, nil
-	}
-	done := make(chan struct{})
-	var res js.Value
-	var err error
-	then := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		if len(args) > 0 {
-			res = args[0]
-		}
-		close(done)
-		return nil
-	})
-	catch := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		err = errors.New("the token function failed")
-		if len(args) > 0 && args[0].Truthy() {
-			err = errors.New(args[0].Call("toString").String())
-		}
-		close(done)
-		return nil
-	})
-	defer then.Release()
-	defer catch.Release()
-	v.Call("then", then, catch)
-	<-done
-	return res, err
 }
 
 func reject(err error) js.Value {
